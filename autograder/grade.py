@@ -1,0 +1,194 @@
+"""Grade one submission: run it confined, probe it on fresh hidden inputs, score it here.
+
+    result = grade_submission(Path("alice.ipynb"), lab, course)
+
+The student's process only ever sees the notebook and the hidden *inputs*;
+the reference outputs and the verdicts are computed in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+import torch
+
+from autograder import checks as lab_checks
+from autograder import execute, probes, sandbox
+from autograder.checks.base import CheckFailed, Context, Item, LabChecks, Tolerance
+from reglab.build import release_path
+from reglab.config import ROOT, CourseConfig, Lab
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be graded at all (not found, not a notebook...)."""
+
+
+@dataclass
+class ItemResult:
+    id: str
+    title: str
+    functions: list[str]
+    points: float
+    max_points: float
+    message: str
+
+
+@dataclass
+class GradeResult:
+    lab: str
+    submission: str
+    sha256: str
+    seed: int
+    device: str
+    sandbox: str
+    items: list[ItemResult]
+    points: float
+    max_points: float
+    seconds: float
+    problems: list[str] = field(default_factory=list)   # submission-level: cell errors, a dead kernel...
+    printout: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def find_notebook(path: Path, lab: Lab) -> Path:
+    """The notebook to grade: ``path`` itself, or the one notebook in the folder ``path``."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise SubmissionError(f"{path}: no such file or folder")
+    named = path / f"{lab.id}.ipynb"
+    if named.is_file():
+        return named
+    found = sorted(p for p in path.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if len(found) != 1:
+        listing = ", ".join(p.name for p in found) or "none"
+        raise SubmissionError(f"{path}: expected one notebook (ideally {lab.id}.ipynb), found {listing}")
+    return found[0]
+
+
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode, bytes]:
+    data = path.read_bytes()
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except UnicodeDecodeError:
+        raise SubmissionError(f"{path}: not a text file; submit the .ipynb notebook") from None
+    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for bad input
+        raise SubmissionError(f"{path}: not a valid Jupyter notebook ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                              "re-download the release and copy your solutions into it") from None
+    return nb, data
+
+
+def restore_given_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Put back the release's text in every locked cell, as nbgrader's autograde does."""
+    locked = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
+              if c.metadata.get("nbgrader", {}).get("locked")}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in locked:
+            cell.source = locked[grade_id]
+    return nb
+
+
+def submission_seed(course: CourseConfig, lab: Lab, content: bytes) -> int:
+    digest = hashlib.sha256(f"{course.course.seed}:{lab.id}:".encode() + content).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SubmissionError("--device cuda was asked for, but this grader has no CUDA device")
+    return device
+
+
+def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: LabChecks, stopped: str | None) -> str | None:
+    """Why an item cannot pass from how its calls went, before comparing any values."""
+    under_test = call.func in item.functions
+    if not outcome.ran:
+        return f"{call.func} did not finish: {outcome.error or stopped or 'no result came back'}"
+    if not outcome.ok:
+        error = outcome.error or "it raised an error"
+        if not under_test:
+            return f"not tested: {call.func}, which this item needs first, failed ({error})"
+        if error.startswith("NotImplementedError"):
+            return f"{call.func} is not written yet (it raises NotImplementedError)"
+        if error.startswith("NameError") and "is not defined" in error and call.func in error:
+            return f"{call.func} is not defined: keep the function's name and run the cell that defines it"
+        return f"{call.func} raised {error}"
+    if under_test:
+        hit = checks.forbidden_use(call.func, outcome.ops)
+        if hit:
+            return (f"{call.func} calls {hit}; this lab asks you to write it from tensor arithmetic, "
+                    "without the library op or autograd")
+    return None
+
+
+def score_item(item: Item, calls: list[probes.Call], outcomes: dict, checks: LabChecks, ctx: Context,
+               stopped: str | None) -> ItemResult:
+    message = None
+    for call in calls:
+        message = _failure(call, outcomes[call.id], item, checks, stopped)
+        if message:
+            break
+    if message is None:
+        try:
+            item.judge(outcomes, ctx)
+            message = "correct"
+        except CheckFailed as exc:
+            message = str(exc)
+        except Exception as exc:  # noqa: BLE001 - malformed student output must not crash the grader
+            message = f"the results of your functions could not be checked ({type(exc).__name__}); check what they return"
+    passed = message == "correct"
+    return ItemResult(item.id, item.title, list(item.functions), item.points if passed else 0.0, item.points, message)
+
+
+def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
+                     seed: int | None = None) -> GradeResult:
+    """Grade one notebook (or a folder holding one) of ``lab``; raises SubmissionError only if unreadable."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    start = time.perf_counter()
+    path = find_notebook(submission, lab)
+    nb, content = read_notebook(path)
+    release = nbformat.read(release_path(lab), as_version=4)
+    nb = restore_given_cells(nb, release)
+    device = resolve_device(device or course.grading.device)
+    seed = submission_seed(course, lab, content) if seed is None else seed
+    tol = course.grading.tolerances[device]
+    ctx = Context(device=device, float32=Tolerance(tol.rtol, tol.atol))
+
+    checks = lab_checks.load(lab.checks)
+    gen = torch.Generator().manual_seed(seed)
+    item_calls = {item.id: item.calls(gen) for item in checks.items}
+    all_calls = [call for calls in item_calls.values() for call in calls]
+
+    with tempfile.TemporaryDirectory(prefix="reglab-") as tmp:
+        scratch = Path(tmp) / "scratch"
+        results_dir = scratch / ".probe-results"
+        results_dir.mkdir(parents=True)
+        plan_path = scratch / ".probe-plan.pt"
+        probes.write_plan(all_calls, plan_path, device, course.grading.probe_timeout_s)
+        command = sandbox.kernel_command(scratch, course.grading, device, hidden=[str(ROOT)])
+        run = execute.run(nb, command, scratch, plan_path, results_dir,
+                          cell_timeout=course.grading.cell_timeout_s,
+                          harness_timeout=30 + course.grading.probe_timeout_s * len(all_calls),
+                          max_output_chars=course.grading.max_output_kb * 1024)
+        outcomes = probes.read_outcomes(all_calls, results_dir)
+
+    items = [score_item(item, item_calls[item.id], outcomes, checks, ctx, run.stopped) for item in checks.items]
+    problems = ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + run.cell_errors
+    return GradeResult(
+        lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,
+        sandbox=command.note, items=items, points=sum(i.points for i in items),
+        max_points=sum(i.max_points for i in items), seconds=round(time.perf_counter() - start, 2),
+        problems=problems, printout=run.printout)
