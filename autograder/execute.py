@@ -72,7 +72,7 @@ def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_p
         Path(harness.__file__).read_text() + f"\nrun_probes({str(plan_path)!r}, {str(results_dir)!r}, globals())\n")
     start = time.perf_counter()
     try:
-        with client.setup_kernel():
+        with open(scratch.parent / "kernel.log", "wb") as log, client.setup_kernel(stdout=log, stderr=log):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -85,8 +85,12 @@ def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_p
     except DeadKernelError:
         execution.stopped = "the kernel died (the notebook crashed it or called os._exit / sys.exit)"
     except CellTimeoutError:
-        execution.stopped = f"a cell ran past its time limit"
+        execution.stopped = "a cell ran past its time limit"
     except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is reported, not raised
         execution.stopped = f"the kernel failed: {type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     execution.seconds = time.perf_counter() - start
     return execution

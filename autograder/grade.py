@@ -124,8 +124,8 @@ def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: Lab
             return f"{call.func} is not written yet (it raises NotImplementedError)"
         if error.startswith("NameError") and "is not defined" in error and call.func in error:
             return f"{call.func} is not defined: keep the function's name and run the cell that defines it"
-        return f"{call.func} raised {error}"
-    if under_test:
+        return f"{call.func} raised {error}" + (f" {call.note}" if call.note else "")
+    if under_test and item.enforce_rules:
         hit = checks.forbidden_use(call.func, outcome.ops)
         if hit:
             return (f"{call.func} calls {hit}; this lab asks you to write it from tensor arithmetic, "

@@ -136,22 +136,6 @@ assert torch.equal(running_mean, saved[0]) and torch.equal(running_var, saved[1]
 print("eval_mode: OK")
 
 # %% [markdown]
-# **Self-check: inputs stay as they were.**
-
-# %% reglab="selfcheck" item="immutability"
-x = torch.randn(10, 3, device=DEVICE)
-gamma, beta = torch.rand(3, device=DEVICE), torch.randn(3, device=DEVICE)
-x0, gamma0, beta0 = x.clone(), gamma.clone(), beta.clone()
-out, cache = batchnorm_forward(x, gamma, beta, torch.zeros(3, device=DEVICE), torch.ones(3, device=DEVICE))
-dout = torch.randn_like(out)
-dout0 = dout.clone()
-batchnorm_backward(dout, cache)
-batchnorm_backward_fast(dout, cache)
-for name, now, before in [("x", x, x0), ("gamma", gamma, gamma0), ("beta", beta, beta0), ("dout", dout, dout0)]:
-    assert torch.equal(now, before), f"{name} was modified in place"
-print("immutability: OK")
-
-# %% [markdown]
 # ## 3. The computational graph and the staged backward
 #
 # Break the forward pass into nodes, one operation each:
@@ -225,6 +209,22 @@ for name, mine, expected in zip(["dx", "dgamma", "dbeta"], (dx, dgamma, dbeta),
     torch.testing.assert_close(mine, expected, msg=lambda m: f"{name}: {m}")
 torch.testing.assert_close(dx, batchnorm_backward(dout, cache)[0])
 print("backward_fast: OK")
+
+# %% [markdown]
+# **Self-check: none of the three functions modifies its inputs.**
+
+# %% reglab="selfcheck" item="immutability"
+x = torch.randn(10, 3, device=DEVICE)
+gamma, beta = torch.rand(3, device=DEVICE), torch.randn(3, device=DEVICE)
+x0, gamma0, beta0 = x.clone(), gamma.clone(), beta.clone()
+out, cache = batchnorm_forward(x, gamma, beta, torch.zeros(3, device=DEVICE), torch.ones(3, device=DEVICE))
+dout = torch.randn_like(out)
+dout0 = dout.clone()
+batchnorm_backward(dout, cache)
+batchnorm_backward_fast(dout, cache)
+for name, now, before in [("x", x, x0), ("gamma", gamma, gamma0), ("beta", beta, beta0), ("dout", dout, dout0)]:
+    assert torch.equal(now, before), f"{name} was modified in place"
+print("immutability: OK")
 
 # %% [markdown]
 # ### Why is it faster?

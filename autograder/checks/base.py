@@ -48,6 +48,7 @@ class Item:
     points: float
     functions: tuple[str, ...]      # the student functions this item grades
     title: str
+    enforce_rules = True            # False: this item does not apply the lab's from-scratch rule
 
     def calls(self, gen: torch.Generator) -> list[Call]:
         raise NotImplementedError

@@ -38,12 +38,23 @@ def _case(gen, n, d, *, scale, shift=4.0, dtype=torch.float32, eps=1e-5, momentu
             "eps": eps, "momentum": momentum}
 
 
+def _shape(gen, n_range, d_range):
+    """A random (N, D) with N != D, so a reduction over the wrong axis cannot hide."""
+    while True:
+        n = int(torch.randint(n_range[0], n_range[1] + 1, (1,), generator=gen))
+        d = int(torch.randint(d_range[0], d_range[1] + 1, (1,), generator=gen))
+        if n != d:
+            return n, d
+
+
 def _forward_call(call_id, case, training=True, momentum=True):
     kwargs = {"training": training, "eps": case["eps"]}
     if momentum:
         kwargs["momentum"] = case["momentum"]
+    n = case["x"].shape[0]
+    note = f"in {'training' if training else 'eval'} mode on a batch of {n}"
     return Call(call_id, FORWARD, (case["x"], case["gamma"], case["beta"],
-                                   case["running_mean"], case["running_var"]), kwargs)
+                                   case["running_mean"], case["running_var"]), kwargs, note=note)
 
 
 def _reference_forward(case, training=True):
@@ -70,12 +81,12 @@ class ForwardTrain(Item):
     title = "training-mode output matches nn.BatchNorm1d"
 
     def calls(self, gen):
-        self.cases = [_case(gen, n, d, scale=s, shift=min(4.0, s), eps=eps, dtype=dt) for n, d, s, eps, dt in [
-            (int(torch.randint(8, 65, (1,), generator=gen)), int(torch.randint(3, 41, (1,), generator=gen)), 3.0, 1e-5, torch.float32),
-            (int(torch.randint(8, 65, (1,), generator=gen)), int(torch.randint(3, 41, (1,), generator=gen)), 0.01, 1e-5, torch.float32),
-            (int(torch.randint(8, 33, (1,), generator=gen)), int(torch.randint(3, 17, (1,), generator=gen)), 0.05, 1e-3, torch.float32),
-            (2, int(torch.randint(2, 9, (1,), generator=gen)), 1.0, 1e-5, torch.float32),
-            (int(torch.randint(8, 33, (1,), generator=gen)), int(torch.randint(3, 17, (1,), generator=gen)), 2.0, 1e-5, torch.float64),
+        self.cases = [_case(gen, *shape, scale=s, shift=min(4.0, s), eps=eps, dtype=dt) for shape, s, eps, dt in [
+            (_shape(gen, (8, 64), (3, 40)), 3.0, 1e-5, torch.float32),
+            (_shape(gen, (8, 64), (3, 40)), 0.01, 1e-5, torch.float32),      # var ~ eps: eps placement shows
+            (_shape(gen, (8, 32), (3, 16)), 0.05, 1e-3, torch.float32),
+            (_shape(gen, (2, 2), (3, 8)), 1.0, 1e-5, torch.float32),          # the smallest batch
+            (_shape(gen, (8, 32), (3, 16)), 2.0, 1e-5, torch.float64),
         ]]
         return [_forward_call(f"{self.id}/{i}", case) for i, case in enumerate(self.cases)]
 
@@ -113,8 +124,7 @@ class RunningStats(Item):
 
     def calls(self, gen):
         momenta = [0.1, float(0.05 + 0.4 * torch.rand(1, generator=gen)), 0.1]
-        self.cases = [_case(gen, int(torch.randint(4, 49, (1,), generator=gen)), int(torch.randint(2, 25, (1,), generator=gen)),
-                            scale=2.0, momentum=m) for m in momenta]
+        self.cases = [_case(gen, *_shape(gen, (4, 48), (2, 24)), scale=2.0, momentum=m) for m in momenta]
         # The last case leaves momentum out: the default must be 0.1.
         return [_forward_call(f"{self.id}/{i}", case, momentum=i < 2) for i, case in enumerate(self.cases)]
 
@@ -153,9 +163,9 @@ class EvalMode(Item):
     title = "eval mode uses the running statistics and changes nothing"
 
     def calls(self, gen):
-        self.cases = [_case(gen, n, int(torch.randint(2, 25, (1,), generator=gen)), scale=2.0, eps=eps)
-                      for n, eps in [(int(torch.randint(4, 49, (1,), generator=gen)), 1e-5),
-                                     (int(torch.randint(4, 49, (1,), generator=gen)), 1e-3), (1, 1e-5)]]
+        self.cases = [_case(gen, *shape, scale=2.0, eps=eps) for shape, eps in [
+            (_shape(gen, (4, 48), (2, 24)), 1e-5), (_shape(gen, (4, 48), (2, 24)), 1e-3),
+            (_shape(gen, (1, 1), (2, 24)), 1e-5)]]                            # eval works on a batch of one
         return [_forward_call(f"{self.id}/{i}", case, training=False) for i, case in enumerate(self.cases)]
 
     def judge(self, outcomes, ctx):
@@ -174,11 +184,18 @@ class EvalMode(Item):
 
 
 class Immutability(Item):
+    """Inputs unchanged after each call, judged on outputs that look like real results.
+
+    Correctness and the from-scratch rule belong to the other items; here a
+    constant or non-tensor output fails, so a stub cannot collect the point.
+    """
+
     id, points, functions = "immutability", 1, (FORWARD, BACKWARD, FAST)
     title = "x, gamma, beta and dout are not modified"
+    enforce_rules = False
 
     def calls(self, gen):
-        self.case = _case(gen, int(torch.randint(4, 33, (1,), generator=gen)), int(torch.randint(2, 17, (1,), generator=gen)), scale=2.0)
+        self.case = _case(gen, *_shape(gen, (4, 32), (2, 16)), scale=2.0)
         self.dout = torch.randn(self.case["x"].shape, generator=gen)
         return [_forward_call(f"{self.id}/train", self.case),
                 _forward_call(f"{self.id}/eval", self.case, training=False),
@@ -189,16 +206,23 @@ class Immutability(Item):
         inputs = {"x": 0, "gamma": 1, "beta": 2}
         for mode in ("train", "eval"):
             outcome = outcomes[f"{self.id}/{mode}"]
-            unpack(outcome.value, 2, FORWARD)
+            _require_real_result(FORWARD, "out", unpack(outcome.value, 2, FORWARD)[0], self.case["x"])
             for name, position in inputs.items():
                 if not torch.equal(outcome.args_after[position], self.case[name]):
                     raise CheckFailed(f"{FORWARD} modified its input {name} in place ({mode} mode); "
                                       "work on new tensors (x - mu, not x.sub_(mu) or x -= mu)")
         for key, func in (("backward", BACKWARD), ("fast", FAST)):
             outcome = outcomes[f"{self.id}/{key}"]
-            unpack(outcome.value, 3, func)
+            _require_real_result(func, "dx", unpack(outcome.value, 3, func)[0], self.case["x"])
             if not torch.equal(outcome.args_after[0], self.dout):
                 raise CheckFailed(f"{func} modified dout in place; work on new tensors")
+
+
+def _require_real_result(func, name, value, x):
+    if not (isinstance(value, torch.Tensor) and value.shape == x.shape and torch.isfinite(value).all()
+            and value.double().std() > 0):
+        raise CheckFailed(f"{func} returned {describe(value)} as {name}, not a real result of shape "
+                          f"{tuple(x.shape)}; immutability is checked once the function computes something")
 
 
 class _Backward(Item):
@@ -209,8 +233,9 @@ class _Backward(Item):
     def calls(self, gen):
         self.cases = []
         for dtype in (torch.float32, torch.float32, torch.float32, torch.float64):
-            case = _case(gen, int(torch.randint(8, 65, (1,), generator=gen)), int(torch.randint(3, 41, (1,), generator=gen)),
-                         scale=float(2 + 3 * torch.rand(1, generator=gen)), dtype=dtype)
+            # A tiny eps, so a forward that puts eps outside the sqrt is not blamed here.
+            case = _case(gen, *_shape(gen, (8, 64), (3, 40)), scale=float(2 + 3 * torch.rand(1, generator=gen)),
+                         dtype=dtype, eps=1e-10)
             case["dout"] = torch.randn(case["x"].shape, generator=gen, dtype=torch.float64).to(dtype)
             self.cases.append(case)
         calls = []
@@ -238,10 +263,11 @@ class _Backward(Item):
 def _diagnose_backward(grads, expected, case):
     dx, dgamma, dbeta = grads
     d = case["x"].shape[1]
+    n = case["x"].shape[0]
     for name, got in (("dgamma", dgamma), ("dbeta", dbeta)):
-        if isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(case["x"].shape):
-            return f"{name} has shape {tuple(got.shape)}: sum it over the batch (dim 0) to get shape ({d},)"
-        if isinstance(got, torch.Tensor) and got.shape == (case["x"].shape[0],):
+        if isinstance(got, torch.Tensor) and tuple(got.shape) == (n, d):
+            return f"{name} has shape {(n, d)}: sum it over the batch (dim 0) to get shape ({d},)"
+        if isinstance(got, torch.Tensor) and tuple(got.shape) == (n,):
             return f"{name} is summed over the features (dim 1); sum over the batch (dim 0)"
     return None
 

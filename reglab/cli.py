@@ -1,0 +1,131 @@
+"""``reglab``: build, release, check and grade the Lecture 6 labs.
+
+    reglab build                  notebooks/ + solutions/ -> source/
+    reglab release                source/ -> release/ (nbgrader generate_assignment)
+    reglab check                  fail if source/ or release/ is stale
+    reglab grade FILE --lab 06b   grade one submission (JSON + readable report)
+    reglab demo                   all of the above on the bundled example submissions
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from reglab import config
+
+
+def _labs(course: config.CourseConfig, name: str | None) -> list[config.Lab]:
+    return [course.lab(name)] if name else list(course.labs)
+
+
+def cmd_build(args, course) -> int:
+    from reglab.build import build
+    for lab in _labs(course, args.lab):
+        print(f"built {build(lab).relative_to(config.ROOT)}")
+    return 0
+
+
+def cmd_release(args, course) -> int:
+    from reglab.build import build
+    from reglab.release import release
+    for lab in _labs(course, args.lab):
+        build(lab)
+        print(f"released {release(lab).relative_to(config.ROOT)}  (nbgrader generate_assignment {lab.id})")
+    return 0
+
+
+def cmd_check(args, course) -> int:
+    from reglab.release import stale_files
+    stale = [path for lab in _labs(course, args.lab) for path in stale_files(lab)]
+    if stale:
+        print("stale generated files (run `reglab release` and commit them):")
+        print("\n".join(f"  {path}" for path in stale))
+        return 1
+    print("source/ and release/ match notebooks/ and solutions/")
+    return 0
+
+
+def cmd_grade(args, course) -> int:
+    from autograder import report
+    from autograder.grade import grade_submission
+    lab = course.lab(args.lab)
+    result = grade_submission(Path(args.submission), lab, course, device=args.device, seed=args.seed)
+    name = Path(result.submission).stem if args.name is None else args.name
+    json_path, text_path = report.write(result, Path(args.out), name)
+    print(report.readable(result), end="")
+    print(f"\nresult: {json_path}\nreport: {text_path}")
+    return 0
+
+
+def cmd_demo(args, course) -> int:
+    """Build and release every lab, grade its example submissions as a class, print the table."""
+    from autograder import report
+    from autograder.grade import grade_submission
+    from reglab.examples import mismatch, write_submissions
+    out = Path(args.out)
+    failures = 0
+    for lab in course.labs:
+        cmd_release(argparse.Namespace(lab=lab.id), course)
+        submitted = write_submissions(lab, config.ROOT / "submitted")
+        print(f"\n{lab.id}: grading {len(submitted)} example submissions from submitted/*/{lab.id}/")
+        rows = []
+        start = time.perf_counter()
+        for example, path in tqdm(submitted, unit="submission", file=sys.stdout):
+            result = grade_submission(path, lab, course, device=args.device)
+            report.write(result, out / lab.id, example.name)
+            lost = {item.id for item in result.items if item.points < item.max_points}
+            problem = mismatch(example, lost, {item.id for item in result.items})
+            failures += problem is not None
+            expected = "all" if example.loses is None else ", ".join(sorted(example.loses)) or "none"
+            note = f"{example.kind}; must lose: {expected}; " + ("as expected" if problem is None else f"UNEXPECTED: {problem}")
+            rows.append((example.name, result, note))
+        print()
+        print(report.table(rows), end="")
+        print(f"\n{len(rows)} submissions in {time.perf_counter() - start:.0f} s; "
+              f"results and reports in {out / lab.id}/ (<student>.json, <student>.txt)")
+    print("\nall example submissions graded as expected" if failures == 0
+          else f"\n{failures} example submission(s) did NOT grade as expected")
+    return 0 if failures == 0 else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="reglab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, func, help_text in [("build", cmd_build, "notebooks/ + solutions/ -> source/"),
+                                  ("release", cmd_release, "build, then nbgrader generate_assignment -> release/"),
+                                  ("check", cmd_check, "exit 1 if source/ or release/ is stale")]:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--lab", help="a lab id or its short form (06b); default: every lab")
+        command.set_defaults(func=func)
+    grade = sub.add_parser("grade", help="grade one submission")
+    grade.add_argument("submission", help="a notebook, or a folder holding one")
+    grade.add_argument("--lab", required=True, help="a lab id or its short form (06b)")
+    grade.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where hidden inputs are made (default: course.yml)")
+    grade.add_argument("--seed", type=int, help="hidden-input seed (default: derived from course.yml and the file)")
+    grade.add_argument("--out", default="out/grades", help="folder for <name>.json and <name>.txt (default: out/grades)")
+    grade.add_argument("--name", help="file name for the result (default: the notebook's name)")
+    grade.set_defaults(func=cmd_grade)
+    demo = sub.add_parser("demo", help="release every lab and grade the bundled example submissions")
+    demo.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    demo.add_argument("--out", default="out/demo", help="folder for the results (default: out/demo)")
+    demo.set_defaults(func=cmd_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        course = config.load()
+        return args.func(args, course)
+    except (config.ConfigError, ValueError, RuntimeError) as exc:
+        print(f"reglab {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The bundled example submissions of a lab, made from its release notebook.
+
+``examples/<short>/`` holds, per lab: ``bugs.yml`` (the bug zoo: the
+reference with one mistake each, as a text patch, and the one item it must
+lose), ``alternatives/*.py`` (correct solutions written differently) and
+``hostile/*.py`` (submissions that try to get points without earning them).
+The reference and the blank release complete the set. Tests grade all of them;
+``reglab demo`` grades them as a class.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from reglab.build import release_path
+from reglab.config import ROOT, Lab
+
+
+@dataclass
+class Example:
+    name: str
+    kind: str                   # reference | blank | bug | alternative | hostile
+    loses: frozenset | None     # item ids it must lose; None means every item
+    description: str
+    notebook: nbformat.NotebookNode
+
+
+def _solution_cells(nb) -> list:
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+
+
+def fill(release: nbformat.NotebookNode, code: str) -> nbformat.NotebookNode:
+    """A copy of ``release`` with ``code`` in its first solution cell and the other solution cells emptied."""
+    nb = nbformat.from_dict(release)
+    cells = _solution_cells(nb)
+    cells[0].source = code
+    for cell in cells[1:]:
+        cell.source = "# (written in the first solution cell)"
+    return nb
+
+
+def _reference_code(lab: Lab, patch: dict | None = None) -> str:
+    module = importlib.import_module(lab.solutions)
+    release = nbformat.read(release_path(lab), as_version=4)
+    names = [c.metadata["nbgrader"]["grade_id"].removeprefix("solution_") for c in _solution_cells(release)]
+    parts = ["import torch"]
+    for name in names:
+        text = inspect.getsource(getattr(module, name))
+        if patch and patch["function"] == name:
+            if text.count(patch["find"]) != 1:
+                raise ValueError(f"bug {patch['name']!r}: {patch['find']!r} is not found exactly once in {name}")
+            text = text.replace(patch["find"], patch["replace"])
+        parts.append(text)
+    return "\n\n".join(parts)
+
+
+def _loses(doc: str) -> frozenset | None:
+    match = re.search(r"Loses: (.+)", doc)
+    if not match:
+        raise ValueError(f"example docstring needs a 'Loses: item, item' or 'Loses: all' line: {doc[:80]!r}")
+    value = match.group(1).strip()
+    return None if value == "all" else frozenset(v.strip() for v in value.split(","))
+
+
+def examples(lab: Lab) -> list[Example]:
+    folder = ROOT / "examples" / lab.short
+    release = nbformat.read(release_path(lab), as_version=4)
+    found = [Example("reference", "reference", frozenset(), "the reference solution", fill(release, _reference_code(lab))),
+             Example("blank", "blank", None, "the release as handed out", nbformat.from_dict(release))]
+    for bug in yaml.safe_load((folder / "bugs.yml").read_text()) if (folder / "bugs.yml").is_file() else []:
+        found.append(Example(bug["name"], "bug", frozenset([bug["loses"]]),
+                             f"{bug['function']}: {bug['find']!r} -> {bug['replace'].splitlines()[0]!r}",
+                             fill(release, _reference_code(lab, bug))))
+    for subfolder, kind in (("alternatives", "alternative"), ("hostile", "hostile")):
+        for path in sorted((folder / subfolder).glob("*.py")):
+            code = path.read_text().replace("@COURSE_ROOT@", str(ROOT))
+            doc = code.split('"""')[1] if code.startswith('"""') else ""
+            loses = frozenset() if kind == "alternative" else _loses(doc)
+            found.append(Example(path.stem, kind, loses,
+                                 doc.strip().splitlines()[0] if doc else path.stem, fill(release, code)))
+    return found
+
+
+def write_submissions(lab: Lab, submitted: Path) -> list[tuple[Example, Path]]:
+    """Write every example as nbgrader's ``submitted/<student>/<lab>/<lab>.ipynb``; student = example name."""
+    written = []
+    for example in examples(lab):
+        path = submitted / example.name / lab.id / f"{lab.id}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(example.notebook, path)
+        written.append((example, path))
+    return written
+
+
+def mismatch(example: Example, lost: set[str], all_items: set[str]) -> str | None:
+    """None if a grading lost exactly the items ``example`` must lose, else what differed."""
+    expected = all_items if example.loses is None else set(example.loses)
+    if lost == expected:
+        return None
+    extra, kept = sorted(lost - expected), sorted(expected - lost)
+    return "; ".join(filter(None, [f"also lost {', '.join(extra)}" if extra else "",
+                                   f"kept {', '.join(kept)}" if kept else ""]))

@@ -1,0 +1,52 @@
+"""Release labs with nbgrader's own ``generate_assignment``, and detect stale generated files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from reglab.build import build, build_notebook, nbformat, release_path, source_path
+from reglab.config import ROOT, Lab
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the nbgrader of this environment; its bin/ goes first on PATH (nbgrader runs alembic)."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ReleaseError(f"nbgrader {' '.join(args)} failed in {cwd}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return done
+
+
+def release(lab: Lab, root: Path = ROOT, *, database: bool = True) -> Path:
+    """source/<lab>/ -> release/<lab>/ by ``nbgrader generate_assignment`` (and the gradebook entry)."""
+    nbgrader("generate_assignment", lab.id, "--force", "--quiet", *([] if database else ["--no-db"]), cwd=root)
+    return release_path(lab, root)
+
+
+def stale_files(lab: Lab) -> list[str]:
+    """Generated files of ``lab`` that differ from what a build and release would make now."""
+    stale = []
+    fresh_source = nbformat.writes(build_notebook(lab)) + "\n"
+    committed = source_path(lab)
+    if not committed.is_file() or committed.read_text() != fresh_source:
+        stale.append(str(committed.relative_to(ROOT)))
+    with tempfile.TemporaryDirectory(prefix="reglab-check-") as tmp:
+        course = Path(tmp)
+        shutil.copy(ROOT / "nbgrader_config.py", course)
+        build(lab, course)
+        release(lab, course, database=False)
+        fresh_release = release_path(lab, course).read_text()
+    committed = release_path(lab)
+    if not committed.is_file() or committed.read_text() != fresh_release:
+        stale.append(str(committed.relative_to(ROOT)))
+    return stale

@@ -1,0 +1,132 @@
+"""The 06b hidden checks, checked: every bundled example loses exactly the items it must.
+
+The examples (reference, blank release, bug zoo, alternative solutions,
+hostile submissions) live in examples/06b/; each is graded for real: run in a
+sandboxed kernel, probed on fresh inputs, scored in this process.
+"""
+
+import json
+
+import pytest
+
+from autograder import report
+from autograder.grade import SubmissionError, grade_submission
+from reglab.examples import examples, mismatch
+
+LAB = "06b"
+
+
+def _names(kind):
+    from reglab import config
+    return [e.name for e in examples(config.load().lab(LAB)) if e.kind == kind]
+
+
+def _lost(result):
+    return {item.id for item in result.items if item.points < item.max_points}
+
+
+def test_reference_scores_full_marks(graded06b):
+    _, result = graded06b["reference"]
+    assert result.points == result.max_points == 14, report.readable(result)
+    assert all(item.message == "correct" for item in result.items)
+
+
+def test_blank_release_scores_zero_and_says_not_written(graded06b):
+    _, result = graded06b["blank"]
+    assert result.points == 0, report.readable(result)
+    assert "not written yet" in result.items[0].message
+
+
+@pytest.mark.parametrize("name", _names("bug"))
+def test_each_bug_loses_exactly_its_item(graded06b, name):
+    example, result = graded06b[name]
+    all_items = {item.id for item in result.items}
+    assert mismatch(example, _lost(result), all_items) is None, report.readable(result)
+
+
+@pytest.mark.parametrize("name", _names("alternative"))
+def test_alternative_correct_solutions_score_full_marks(graded06b, name):
+    _, result = graded06b[name]
+    assert result.points == result.max_points, report.readable(result)
+
+
+@pytest.mark.parametrize("name", _names("hostile"))
+def test_hostile_submissions_score_zero_on_what_they_attack(graded06b, name):
+    example, result = graded06b[name]
+    assert mismatch(example, _lost(result), {item.id for item in result.items}) is None, report.readable(result)
+
+
+def test_zoo_is_big_enough(graded06b):
+    kinds = [example.kind for example, _ in graded06b.values()]
+    assert kinds.count("bug") >= 8 and kinds.count("alternative") >= 3 and kinds.count("hostile") >= 4
+
+
+@pytest.mark.parametrize("name, words", [
+    ("biased_running_var", "running_var uses the biased batch variance"),
+    ("eps_outside_sqrt", "eps is added outside the square root"),
+    ("momentum_reversed", "momentum is the other way round"),
+    ("eval_uses_batch_stats", "eval mode"),
+    ("inplace_x", "modified its input x in place"),
+    ("inplace_dout", "modified dout in place"),
+    ("missing_dgamma_sum", "sum it over the batch"),
+    ("autograd_in_backward", "autograd.grad"),
+    ("library_batchnorm", "batch_norm"),
+    ("import_solutions", "not defined"),
+    ("always_equal", "AlwaysEqual"),
+])
+def test_messages_say_what_to_fix(graded06b, name, words):
+    _, result = graded06b[name]
+    messages = " | ".join(item.message for item in result.items)
+    assert words in messages, messages
+
+
+def test_feedback_hides_the_hidden_inputs_and_reference(graded06b):
+    """Messages give shapes and error sizes, never tensors, seeds or reference code."""
+    for _, result in graded06b.values():
+        for item in result.items:
+            assert "tensor(" not in item.message and "solutions" not in item.message
+
+
+def test_the_import_attack_was_blocked_not_ignored(graded06b):
+    _, result = graded06b["import_solutions"]
+    assert any("No module named 'solutions'" in p or "ModuleNotFoundError" in p for p in result.problems), result.problems
+
+
+def test_regrade_is_deterministic_and_seed_follows_the_file(graded06b, course, lab06b, tmp_path):
+    example, first = graded06b["wrong_axis"]
+    path = tmp_path / "again.ipynb"
+    import nbformat
+    nbformat.write(example.notebook, path)
+    again = grade_submission(path, lab06b, course)
+    assert again.seed == first.seed and again.sha256 == first.sha256
+    assert [(i.id, i.points, i.message) for i in again.items] == [(i.id, i.points, i.message) for i in first.items]
+    assert graded06b["reference"][1].seed != first.seed
+
+
+def test_json_result_has_per_item_fields(graded06b, tmp_path):
+    _, result = graded06b["biased_running_var"]
+    json_path, text_path = report.write(result, tmp_path, "alice")
+    data = json.loads(json_path.read_text())
+    assert data["points"] == 12 and data["max_points"] == 14
+    item = next(i for i in data["items"] if i["id"] == "running_stats")
+    assert item == {"id": "running_stats", "title": item["title"], "functions": ["batchnorm_forward"],
+                    "points": 0.0, "max_points": 2, "message": item["message"]}
+    assert "FAIL running_stats" in text_path.read_text()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"{not json", "not a valid Jupyter notebook"),
+    (b"", "not a valid Jupyter notebook"),
+    (b'{"nbformat": 3, "cells": []}', "not a valid Jupyter notebook"),
+    (b"\xff\xfe\x00", "not a text file"),
+])
+def test_unreadable_notebook_is_refused_with_a_clear_error(course, lab06b, tmp_path, content, words):
+    path = tmp_path / "broken.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(SubmissionError, match=words):
+        grade_submission(path, lab06b, course)
+
+
+def test_folder_submission_finds_its_notebook(course, lab06b, tmp_path):
+    with pytest.raises(SubmissionError, match="expected one notebook"):
+        grade_submission(tmp_path, lab06b, course)
