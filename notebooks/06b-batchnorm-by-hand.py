@@ -203,6 +203,7 @@ print("backward_staged: OK")
 # **Self-check: the fast backward agrees with the staged one and with autograd.**
 
 # %% reglab="selfcheck" item="backward_fast"
+_, cache = batchnorm_forward(x, gamma, beta, torch.zeros(6, device=DEVICE), torch.ones(6, device=DEVICE))
 dx, dgamma, dbeta = batchnorm_backward_fast(dout, cache)
 for name, mine, expected in zip(["dx", "dgamma", "dbeta"], (dx, dgamma, dbeta),
                                 autograd_reference(x, gamma, beta, dout)):

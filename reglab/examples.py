@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from reglab.build import release_path
+from reglab.build import release_path, source_path
 from reglab.config import ROOT, Lab
 
 
@@ -36,14 +36,26 @@ def _solution_cells(nb) -> list:
     return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
 
 
-def fill(release: nbformat.NotebookNode, code: str) -> nbformat.NotebookNode:
-    """A copy of ``release`` with ``code`` in its first solution cell and the other solution cells emptied."""
+def fill(release: nbformat.NotebookNode, code: str, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """A copy of ``release`` with ``code`` in its first solution cell, the other solution cells
+    emptied, and each written-answer cell holding ``answers[grade_id]``."""
     nb = nbformat.from_dict(release)
     cells = _solution_cells(nb)
     cells[0].source = code
     for cell in cells[1:]:
         cell.source = "# (written in the first solution cell)"
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "markdown" and grade_id in answers:
+            cell.source = answers[grade_id]
     return nb
+
+
+def _model_answers(lab: Lab) -> dict[str, str]:
+    """The written answers of the source notebook (the model answers), by grade id."""
+    source = nbformat.read(source_path(lab), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+            if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")}
 
 
 def _reference_code(lab: Lab, patch: dict | None = None) -> str:
@@ -72,19 +84,21 @@ def _loses(doc: str) -> frozenset | None:
 def examples(lab: Lab) -> list[Example]:
     folder = ROOT / "examples" / lab.short
     release = nbformat.read(release_path(lab), as_version=4)
-    found = [Example("reference", "reference", frozenset(), "the reference solution", fill(release, _reference_code(lab))),
+    answers = _model_answers(lab)
+    found = [Example("reference", "reference", frozenset(), "the reference solution",
+                     fill(release, _reference_code(lab), answers)),
              Example("blank", "blank", None, "the release as handed out", nbformat.from_dict(release))]
     for bug in yaml.safe_load((folder / "bugs.yml").read_text()) if (folder / "bugs.yml").is_file() else []:
         found.append(Example(bug["name"], "bug", frozenset([bug["loses"]]),
                              f"{bug['function']}: {bug['find']!r} -> {bug['replace'].splitlines()[0]!r}",
-                             fill(release, _reference_code(lab, bug))))
+                             fill(release, _reference_code(lab, bug), answers)))
     for subfolder, kind in (("alternatives", "alternative"), ("hostile", "hostile")):
         for path in sorted((folder / subfolder).glob("*.py")):
             code = path.read_text().replace("@COURSE_ROOT@", str(ROOT))
             doc = code.split('"""')[1] if code.startswith('"""') else ""
             loses = frozenset() if kind == "alternative" else _loses(doc)
             found.append(Example(path.stem, kind, loses,
-                                 doc.strip().splitlines()[0] if doc else path.stem, fill(release, code)))
+                                 doc.strip().splitlines()[0] if doc else path.stem, fill(release, code, answers)))
     return found
 
 

@@ -130,3 +130,10 @@ def test_unreadable_notebook_is_refused_with_a_clear_error(course, lab06b, tmp_p
 def test_folder_submission_finds_its_notebook(course, lab06b, tmp_path):
     with pytest.raises(SubmissionError, match="expected one notebook"):
         grade_submission(tmp_path, lab06b, course)
+
+
+def test_release_runs_clean_with_the_reference_and_fails_loudly_when_blank(graded06b):
+    """Reference: no cell errors. Blank: each failing cell raises NotImplementedError, never a confusing NameError."""
+    assert graded06b["reference"][1].problems == []
+    problems = graded06b["blank"][1].problems
+    assert len(problems) >= 3 and all("NotImplementedError" in p for p in problems), problems
