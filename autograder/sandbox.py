@@ -27,7 +27,7 @@ import resource, runpy, sys
 for name, value in {limits!r}:
     resource.setrlimit(getattr(resource, name), (value, value))
 hidden, keep = {hidden!r}, sys.prefix + '/'
-sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in type(f).__module__.lower()]
+sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(getattr(f, '__module__', type(f).__module__))]
 sys.path[:] = [p for p in sys.path
                if p.startswith(keep) or not any(p == h or p.startswith(h + '/') for h in hidden)]
 sys.argv = ['ipykernel_launcher'] + sys.argv[1:]
