@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.checks.base import (CheckFailed, Context, Item, LabChecks, assert_tensor_close, close,
+from autograder.checks.base import (CheckFailed, Item, LabChecks, assert_tensor_close, close,
                                     describe, unpack)
 from autograder.probes import Call, Outcome, Ref
 from solutions import batchnorm as reference

@@ -16,7 +16,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True, 
 
 
 def batchnorm_backward(dout, cache):
-    xc, var, eps, gamma = cache["xc"], cache["var"], cache["eps"], cache["gamma"]
+    xc, eps, gamma = cache["xc"], cache["eps"], cache["gamma"]
     n = dout.size(0)
     sq = xc ** 2
     v = sq.mean(0, keepdim=True)
