@@ -33,20 +33,19 @@ def release(lab: Lab, root: Path = ROOT, *, database: bool = True) -> Path:
     return release_path(lab, root)
 
 
-def stale_files(lab: Lab) -> list[str]:
-    """Generated files of ``lab`` that differ from what a build and release would make now."""
+def stale_files(lab: Lab, root: Path = ROOT) -> list[str]:
+    """Generated files of ``lab`` under ``root`` that differ from what a build and release would make now."""
     stale = []
-    fresh_source = nbformat.writes(build_notebook(lab)) + "\n"
-    committed = source_path(lab)
-    if not committed.is_file() or committed.read_text() != fresh_source:
-        stale.append(str(committed.relative_to(ROOT)))
+    committed = source_path(lab, root)
+    if not committed.is_file() or committed.read_text() != nbformat.writes(build_notebook(lab)) + "\n":
+        stale.append(str(committed.relative_to(root)))
     with tempfile.TemporaryDirectory(prefix="reglab-check-") as tmp:
         course = Path(tmp)
         shutil.copy(ROOT / "nbgrader_config.py", course)
         build(lab, course)
         release(lab, course, database=False)
         fresh_release = release_path(lab, course).read_text()
-    committed = release_path(lab)
+    committed = release_path(lab, root)
     if not committed.is_file() or committed.read_text() != fresh_release:
-        stale.append(str(committed.relative_to(ROOT)))
+        stale.append(str(committed.relative_to(root)))
     return stale

@@ -1,4 +1,4 @@
-"""A correct 06b solution written differently: computes in float64 and casts back, list cache, explicit loops over nodes."""
+"""A correct 06b solution written differently: computes in float64 and casts back, list cache, backward through x_hat and std."""
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1, eps=1e-5):
