@@ -152,6 +152,17 @@ def score_item(item: Item, calls: list[probes.Call], outcomes: dict, checks: Lab
     return ItemResult(item.id, item.title, list(item.functions), item.points if passed else 0.0, item.points, message)
 
 
+def plan(lab: Lab, seed: int) -> tuple[LabChecks, dict[str, list[probes.Call]]]:
+    """Fresh checks for ``lab`` and, per item, the calls it makes on inputs drawn from ``seed``."""
+    checks = lab_checks.load(lab.checks)
+    gen = torch.Generator().manual_seed(seed)
+    return checks, {item.id: item.calls(gen) for item in checks.items}
+
+
+def score(checks: LabChecks, item_calls: dict, outcomes: dict, ctx: Context, stopped: str | None = None) -> list[ItemResult]:
+    return [score_item(item, item_calls[item.id], outcomes, checks, ctx, stopped) for item in checks.items]
+
+
 def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
                      seed: int | None = None) -> GradeResult:
     """Grade one notebook (or a folder holding one) of ``lab``; raises SubmissionError only if unreadable."""
@@ -167,9 +178,7 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
     tol = course.grading.tolerances[device]
     ctx = Context(device=device, float32=Tolerance(tol.rtol, tol.atol))
 
-    checks = lab_checks.load(lab.checks)
-    gen = torch.Generator().manual_seed(seed)
-    item_calls = {item.id: item.calls(gen) for item in checks.items}
+    checks, item_calls = plan(lab, seed)
     all_calls = [call for calls in item_calls.values() for call in calls]
 
     with tempfile.TemporaryDirectory(prefix="reglab-") as tmp:
@@ -185,7 +194,7 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
                           max_output_chars=course.grading.max_output_kb * 1024)
         outcomes = probes.read_outcomes(all_calls, results_dir)
 
-    items = [score_item(item, item_calls[item.id], outcomes, checks, ctx, run.stopped) for item in checks.items]
+    items = score(checks, item_calls, outcomes, ctx, run.stopped)
     problems = ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + run.cell_errors
     return GradeResult(
         lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,

@@ -1,0 +1,55 @@
+"""The 06b checks over many seeds, without kernels: no false alarms on correct code, no escapes for bugs.
+
+The harness runs here, in-process, on functions exec'd from each example, so
+many fresh input draws cost seconds. (The sandboxed path is covered by
+test_06b_grading.py; this file is about the statistics of the checks.)
+"""
+
+import os
+
+import pytest
+
+from autograder import harness, probes
+from autograder.checks.base import Context, Tolerance
+from autograder.grade import plan, score
+from reglab.examples import examples
+
+# More seeds for a measurement run: REGLAB_SEEDS=200 scripts/test tests/test_06b_checks_over_seeds.py
+SEEDS = range(int(os.environ.get("REGLAB_SEEDS", "12")))
+
+
+def _functions(example):
+    cell = next(c for c in example.notebook.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    namespace = {}
+    exec(compile(cell.source, example.name, "exec"), namespace)   # noqa: S102 - our own examples
+    return namespace
+
+
+def _lost(namespace, lab, course, seed, tmp_path):
+    checks, item_calls = plan(lab, seed)
+    calls = [call for group in item_calls.values() for call in group]
+    folder = tmp_path / f"seed{seed}"
+    folder.mkdir()
+    probes.write_plan(calls, folder / "plan.pt", "cpu", 10)
+    harness.run_probes(str(folder / "plan.pt"), str(folder), namespace)
+    tol = course.grading.tolerances["cpu"]
+    results = score(checks, item_calls, probes.read_outcomes(calls, folder), Context("cpu", Tolerance(tol.rtol, tol.atol)))
+    return {r.id for r in results if r.points < r.max_points}, results
+
+
+def _selected(lab, kinds):
+    return [pytest.param(e, id=e.name) for e in examples(lab) if e.kind in kinds]
+
+
+def pytest_generate_tests(metafunc):
+    if "example" in metafunc.fixturenames:
+        from reglab import config
+        lab = config.load().lab("06b")
+        metafunc.parametrize("example", _selected(lab, {"reference", "alternative", "bug"}))
+
+
+def test_every_seed_grades_as_expected(example, lab06b, course, tmp_path):
+    namespace = _functions(example)
+    for seed in SEEDS:
+        lost, results = _lost(namespace, lab06b, course, seed, tmp_path)
+        assert lost == set(example.loses), f"seed {seed}: " + " | ".join(f"{r.id}: {r.message}" for r in results)
