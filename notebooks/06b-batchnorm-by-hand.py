@@ -285,12 +285,14 @@ for batch_name, others in [("batch A", torch.randn(7, 3, device=DEVICE) * 2 + 5)
 # %% [markdown]
 # ## 6. What BatchNorm does to activations
 #
-# A 10-layer tanh network with a deliberately poor initialization: without
-# normalization the activations saturate or collapse layer by layer; with your
-# `batchnorm_forward` after every linear layer they stay spread out.
+# A 10-layer tanh network with a deliberately small initialization (weights
+# scaled by 0.6): without normalization the activations shrink layer by layer
+# towards zero, where the network is nearly linear and the gradients vanish.
+# With your `batchnorm_forward` after every linear layer, each layer starts
+# from unit variance again, and the activations stay spread out.
 
 # %%
-def activations(depth=10, width=256, use_bn=False, scale=1.5):
+def activations(depth=10, width=256, use_bn=False, scale=0.6):
     gen = torch.Generator().manual_seed(1)
     h = torch.randn(512, width, generator=gen).to(DEVICE)
     layers = []
@@ -304,15 +306,20 @@ def activations(depth=10, width=256, use_bn=False, scale=1.5):
         layers.append(h.flatten().cpu())
     return layers
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
-for ax, use_bn in zip(axes, [False, True]):
-    for depth, h in enumerate(activations(use_bn=use_bn), start=1):
-        if depth in (1, 4, 7, 10):
-            ax.hist(h.numpy(), bins=60, histtype="step", density=True, label=f"layer {depth}")
-    ax.set_title("with batchnorm_forward" if use_bn else "without normalization")
-    ax.set_xlabel("tanh activation")
-axes[0].set_ylabel("density")
-axes[1].legend()
+plain, normalized = activations(use_bn=False), activations(use_bn=True)
+fig, (ax_std, ax_hist) = plt.subplots(1, 2, figsize=(11, 3.5))
+depths = range(1, len(plain) + 1)
+ax_std.plot(depths, [h.std().item() for h in plain], "o-", label="without normalization")
+ax_std.plot(depths, [h.std().item() for h in normalized], "s-", label="with batchnorm_forward")
+ax_std.set(yscale="log", xlabel="layer", ylabel="std of tanh activations", title="activation scale by depth")
+ax_std.legend()
+for depth in (1, 10):
+    ax_hist.hist(plain[depth - 1].numpy(), bins=80, range=(-1, 1), histtype="step", density=True,
+                 label=f"layer {depth}, without")
+    ax_hist.hist(normalized[depth - 1].numpy(), bins=80, range=(-1, 1), histtype="stepfilled", alpha=0.3,
+                 density=True, label=f"layer {depth}, with BN")
+ax_hist.set(yscale="log", xlabel="tanh activation", ylabel="density", title="distribution of activations")
+ax_hist.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
