@@ -84,10 +84,11 @@ def _bwrap_args(scratch: Path, device: str) -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
+    # Mounts apply in order: the empty /tmp first, so a Python or a scratch folder under /tmp stays visible.
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for root in _python_roots():
         args += ["--ro-bind", root, root]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-             "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     if device == "cuda":
         for node in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(node), str(node)]
