@@ -72,7 +72,7 @@ def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_p
         Path(harness.__file__).read_text() + f"\nrun_probes({str(plan_path)!r}, {str(results_dir)!r}, globals())\n")
     start = time.perf_counter()
     try:
-        with open(scratch.parent / "kernel.log", "wb") as log, client.setup_kernel(stdout=log, stderr=log):
+        with open(scratch.parent / "kernel.log", "wb") as log_file, client.setup_kernel(stdout=log_file, stderr=log_file):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -92,5 +92,10 @@ def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_p
         # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
         if km.has_kernel:
             km.shutdown_kernel(now=True)
+    if execution.stopped and not execution.printout:
+        # Nothing ran: the kernel's own last words are the best clue (a sandbox that cannot start, say).
+        log = (scratch.parent / "kernel.log").read_text(errors="replace").strip().splitlines()[-3:]
+        if log:
+            execution.stopped += " | kernel log: " + " / ".join(line[:200] for line in log)
     execution.seconds = time.perf_counter() - start
     return execution
