@@ -31,9 +31,6 @@ class Call:
     kwargs: dict = field(default_factory=dict)
     note: str = ""                  # for messages: the situation, e.g. "in eval mode on a batch of 1"
 
-    def depends_on(self) -> list[str]:
-        return [a.call for a in (*self.args, *self.kwargs.values()) if isinstance(a, Ref)]
-
 
 @dataclass(frozen=True)
 class Opaque:

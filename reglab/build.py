@@ -24,7 +24,7 @@ import jupytext
 import nbformat
 
 from autograder import checks as lab_checks
-from reglab.config import ROOT, ConfigError, Lab
+from reglab.config import ROOT, Lab
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 CELL_ID = re.compile(r"[^A-Za-z0-9_-]")
@@ -124,9 +124,14 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
     return nb
 
 
+def notebook_text(nb: nbformat.NotebookNode) -> str:
+    """The bytes a build writes, so a staleness check can compare without writing."""
+    return nbformat.writes(nb) + "\n"
+
+
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(nbformat.writes(nb) + "\n")
+    path.write_text(notebook_text(nb))
 
 
 def build(lab: Lab, root: Path = ROOT) -> Path:
@@ -134,5 +139,3 @@ def build(lab: Lab, root: Path = ROOT) -> Path:
     write_notebook(build_notebook(lab), path)
     return path
 
-
-__all__ = ["BuildError", "ConfigError", "build", "build_notebook", "release_path", "source_path", "write_notebook"]

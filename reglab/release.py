@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reglab.build import build, build_notebook, nbformat, release_path, source_path
+from reglab.build import build, build_notebook, notebook_text, release_path, source_path
 from reglab.config import ROOT, Lab
 
 
@@ -37,7 +37,7 @@ def stale_files(lab: Lab, root: Path = ROOT) -> list[str]:
     """Generated files of ``lab`` under ``root`` that differ from what a build and release would make now."""
     stale = []
     committed = source_path(lab, root)
-    if not committed.is_file() or committed.read_text() != nbformat.writes(build_notebook(lab)) + "\n":
+    if not committed.is_file() or committed.read_text() != notebook_text(build_notebook(lab)):
         stale.append(str(committed.relative_to(root)))
     with tempfile.TemporaryDirectory(prefix="reglab-check-") as tmp:
         course = Path(tmp)
