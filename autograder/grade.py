@@ -19,7 +19,7 @@ import torch
 
 from autograder import checks as lab_checks
 from autograder import execute, probes, sandbox
-from autograder.checks.base import CheckFailed, Context, Item, LabChecks, Tolerance
+from autograder.checks.base import CheckFailed, Context, Item, LabChecks
 from reglab.build import release_path
 from reglab.config import ROOT, CourseConfig, Lab
 
@@ -175,8 +175,7 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
     nb = restore_given_cells(nb, release)
     device = resolve_device(device or course.grading.device)
     seed = submission_seed(course, lab, content) if seed is None else seed
-    tol = course.grading.tolerances[device]
-    ctx = Context(device=device, float32=Tolerance(tol.rtol, tol.atol))
+    ctx = Context(device=device, float32=course.grading.tolerances[device])
 
     checks, item_calls = plan(lab, seed)
     all_calls = [call for calls in item_calls.values() for call in calls]

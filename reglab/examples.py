@@ -58,10 +58,9 @@ def _model_answers(lab: Lab) -> dict[str, str]:
             if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")}
 
 
-def _reference_code(lab: Lab, patch: dict | None = None) -> str:
+def _reference_code(lab: Lab, names: list[str], patch: dict | None = None) -> str:
+    """The reference's functions ``names`` as one student cell, with ``patch`` (a bug) applied if given."""
     module = importlib.import_module(lab.solutions)
-    release = nbformat.read(release_path(lab), as_version=4)
-    names = [c.metadata["nbgrader"]["grade_id"].removeprefix("solution_") for c in _solution_cells(release)]
     parts = ["import torch"]
     for name in names:
         text = inspect.getsource(getattr(module, name))
@@ -85,13 +84,14 @@ def examples(lab: Lab) -> list[Example]:
     folder = ROOT / "examples" / lab.short
     release = nbformat.read(release_path(lab), as_version=4)
     answers = _model_answers(lab)
+    names = [c.metadata["nbgrader"]["grade_id"].removeprefix("solution_") for c in _solution_cells(release)]
     found = [Example("reference", "reference", frozenset(), "the reference solution",
-                     fill(release, _reference_code(lab), answers)),
+                     fill(release, _reference_code(lab, names), answers)),
              Example("blank", "blank", None, "the release as handed out", nbformat.from_dict(release))]
     for bug in yaml.safe_load((folder / "bugs.yml").read_text()) if (folder / "bugs.yml").is_file() else []:
         found.append(Example(bug["name"], "bug", frozenset([bug["loses"]]),
                              f"{bug['function']}: {bug['find']!r} -> {bug['replace'].splitlines()[0]!r}",
-                             fill(release, _reference_code(lab, bug), answers)))
+                             fill(release, _reference_code(lab, names, bug), answers)))
     for subfolder, kind in (("alternatives", "alternative"), ("hostile", "hostile")):
         for path in sorted((folder / subfolder).glob("*.py")):
             code = path.read_text().replace("@COURSE_ROOT@", str(ROOT))

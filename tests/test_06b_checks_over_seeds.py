@@ -10,7 +10,7 @@ import os
 import pytest
 
 from autograder import harness, probes
-from autograder.checks.base import Context, Tolerance
+from autograder.checks.base import Context
 from autograder.grade import plan, score
 from reglab.examples import examples
 
@@ -32,8 +32,7 @@ def _lost(namespace, lab, course, seed, tmp_path):
     folder.mkdir()
     probes.write_plan(calls, folder / "plan.pt", "cpu", 10)
     harness.run_probes(str(folder / "plan.pt"), str(folder), namespace)
-    tol = course.grading.tolerances["cpu"]
-    results = score(checks, item_calls, probes.read_outcomes(calls, folder), Context("cpu", Tolerance(tol.rtol, tol.atol)))
+    results = score(checks, item_calls, probes.read_outcomes(calls, folder), Context("cpu", course.grading.tolerances["cpu"]))
     return {r.id for r in results if r.points < r.max_points}, results
 
 

@@ -15,15 +15,10 @@ from dataclasses import dataclass
 import torch
 
 from autograder.probes import Call, Opaque, Outcome
+from reglab.config import Tolerance
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    rtol: float
-    atol: float
-
-
-FLOAT64_TOLERANCE = Tolerance(rtol=1e-9, atol=1e-10)
+FLOAT64_TOLERANCE = Tolerance(rtol=1e-9, atol=1e-10)   # course.yml sets float32 only
 
 
 @dataclass(frozen=True)
