@@ -11,6 +11,7 @@ Self-contained on purpose (stdlib and torch only): the autograder package is
 not visible inside the sandbox.
 """
 
+import math
 import os
 import signal
 import time
@@ -59,7 +60,10 @@ def _encode(value, depth=0):
         return {"tensor": tensor.cpu().clone().contiguous(), "dtype": str(tensor.dtype),
                 "device": tensor.device.type}
     if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
-        return {"seq": [_encode(v, depth + 1) for v in value[:16]], "length": len(value)}
+        return {"seq": [_encode(v, depth + 1) for v in value[:64]], "length": len(value)}
+    if type(value) is dict:
+        items = [(k, v) for k, v in value.items() if type(k) is str][:64]
+        return {"map": {k[:80]: _encode(v, depth + 1) for k, v in items}}
     if value is None or type(value) in (bool, int, float, str):
         return {"py": value if type(value) is not str else value[:200]}
     return {"opaque": type(value).__name__[:80]}
@@ -69,9 +73,24 @@ def _resolve(arg, returns):
     if isinstance(arg, dict) and "__ref__" in arg:
         value = returns[arg["__ref__"]]
         return value if arg.get("index") is None else value[arg["index"]]
+    if isinstance(arg, dict) and "__generator__" in arg:
+        return torch.Generator(device=_DEVICE).manual_seed(arg["__generator__"])
     if isinstance(arg, torch.Tensor):
         return arg.to(_DEVICE)
+    if isinstance(arg, (list, tuple)):
+        return type(arg)(_resolve(a, returns) for a in arg)
+    if isinstance(arg, dict):
+        return {k: _resolve(v, returns) for k, v in arg.items()}
     return arg
+
+
+def _target(call, namespace, returns):
+    """The callable to run: the student's function, or the call's expression over the notebook's names."""
+    if call.get("expr") is None:
+        return namespace[call["func"]]
+    env = {"S": namespace, "R": returns, "torch": torch, "nn": torch.nn,
+           "F": torch.nn.functional, "math": math}
+    return lambda *args, **kwargs: eval(call["expr"], {**env, "A": args, "K": kwargs})  # noqa: S307 - the grader's own text
 
 
 def _call(func, args, kwargs, timeout):
@@ -98,15 +117,15 @@ def run_probes(plan_path, results_dir, namespace):
     for index, call in enumerate(plan["calls"]):
         record = {"id": call["id"], "ok": False, "error": None, "value": None,
                   "args_after": [], "ops": [], "seconds": 0.0}
-        func = namespace.get(call["func"])
-        if not callable(func):
+        if not callable(namespace.get(call["func"])):
             record["error"] = f"NameError: {call['func']} is not defined (did the cell defining it run?)"
         else:
-            args = [_resolve(a, returns) for a in call["args"]]
-            kwargs = {k: _resolve(v, returns) for k, v in call["kwargs"].items()}
-            seen = set()
+            seen, args = set(), []
             start = time.perf_counter()
             try:
+                args = [_resolve(a, returns) for a in call["args"]]
+                kwargs = {k: _resolve(v, returns) for k, v in call["kwargs"].items()}
+                func = _target(call, namespace, returns)
                 with _OpRecorder(seen), _KernelOpRecorder(seen):
                     value = _call(func, args, kwargs, plan["timeout"])
                 returns[call["id"]] = value

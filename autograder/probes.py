@@ -23,13 +23,33 @@ class Ref:
     index: int | None = None
 
 
+@dataclass(frozen=True)
+class Gen:
+    """An argument that is a fresh ``torch.Generator`` on the grading device, seeded with ``seed``."""
+
+    seed: int
+
+
 @dataclass
 class Call:
+    """One call into the student's code.
+
+    Plain form: ``func(*args, **kwargs)`` with ``func`` a name the notebook
+    defines. Expression form, for classes, methods and given objects: ``expr``
+    is a Python expression the harness evaluates with ``S`` (the notebook's
+    names), ``R`` (earlier calls' return values by id), ``A`` and ``K`` (the
+    resolved args and kwargs), and ``torch``, ``nn``, ``F``, ``math`` --
+    e.g. ``"R['layer'].eval()(A[0])"``; ``func`` then names the student
+    function or class the call is about (it must be defined, and it is what
+    the messages and the from-scratch rule refer to).
+    """
+
     id: str
     func: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     note: str = ""                  # for messages: the situation, e.g. "in eval mode on a batch of 1"
+    expr: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +67,7 @@ class Outcome:
     ran: bool = False               # False: no record (kernel died, the probe cell timed out)
     ok: bool = False                # returned without raising
     error: str | None = None
-    value: Any = None               # decoded: torch.Tensor, tuple, Opaque, or a plain Python value
+    value: Any = None               # decoded: torch.Tensor, tuple, dict, Opaque, or a plain Python value
     devices: Any = None             # value's shape, with the device type ("cpu", "cuda") for each tensor
     args_after: list = field(default_factory=list)
     ops: frozenset = frozenset()
@@ -57,14 +77,20 @@ class Outcome:
 def _encode_arg(arg):
     if isinstance(arg, Ref):
         return {"__ref__": arg.call, "index": arg.index}
+    if isinstance(arg, Gen):
+        return {"__generator__": int(arg.seed)}
     if isinstance(arg, torch.Tensor):
         return arg.detach().clone()           # never share storage between calls
+    if isinstance(arg, (list, tuple)):
+        return type(arg)(_encode_arg(a) for a in arg)
+    if isinstance(arg, dict):
+        return {k: _encode_arg(v) for k, v in arg.items()}
     return arg
 
 
 def write_plan(calls: list[Call], path: Path, device: str, timeout: float) -> None:
     plan = {"device": device, "timeout": float(timeout), "calls": [
-        {"id": c.id, "func": c.func, "args": [_encode_arg(a) for a in c.args],
+        {"id": c.id, "func": c.func, "expr": c.expr, "args": [_encode_arg(a) for a in c.args],
          "kwargs": {k: _encode_arg(v) for k, v in c.kwargs.items()}} for c in calls]}
     torch.save(plan, path)
 
@@ -92,6 +118,11 @@ def _decode(data):
         if value is not None and type(value) not in (bool, int, float, str):
             raise MalformedRecord("py entry is not a plain value")
         return value, None
+    if "map" in data:
+        if not isinstance(data["map"], dict) or not all(isinstance(k, str) for k in data["map"]):
+            raise MalformedRecord("map entry is not a dict with str keys")
+        pairs = {k: _decode(v) for k, v in data["map"].items()}
+        return {k: v for k, (v, _) in pairs.items()}, {k: d for k, (_, d) in pairs.items()}
     if "opaque" in data:
         return Opaque(str(data["opaque"])), None
     raise MalformedRecord("unknown value kind")

@@ -1,8 +1,13 @@
-"""Shared fixtures: the course, lab 06b, and the example submissions graded once per session."""
+"""Shared fixtures: the course, its labs, and each lab's example submissions graded once per session."""
 
 import pytest
 
 from reglab import config
+
+
+def lab_shorts() -> list[str]:
+    """Every lab of course.yml by its short name (06b...), for parametrizing tests over labs."""
+    return [lab.short for lab in config.load().labs]
 
 
 @pytest.fixture(scope="session")
@@ -16,17 +21,30 @@ def lab06b(course):
 
 
 @pytest.fixture(scope="session")
-def graded06b(course, lab06b, tmp_path_factory):
-    """{example name: (Example, GradeResult)} for every bundled 06b example, graded in the sandbox."""
+def graded(course, tmp_path_factory):
+    """graded("06c") -> {example name: (Example, GradeResult)}: every bundled example of that lab,
+    graded for real in the sandbox, once per session."""
     import nbformat
 
     from autograder.grade import grade_submission
     from reglab.examples import examples
 
-    folder = tmp_path_factory.mktemp("submissions06b")
-    graded = {}
-    for example in examples(lab06b):
-        path = folder / f"{example.name}.ipynb"
-        nbformat.write(example.notebook, path)
-        graded[example.name] = (example, grade_submission(path, lab06b, course))
-    return graded
+    cache = {}
+
+    def grade(short):
+        if short not in cache:
+            lab = course.lab(short)
+            folder = tmp_path_factory.mktemp(f"submissions{short}")
+            cache[short] = {}
+            for example in examples(lab):
+                path = folder / f"{example.name}.ipynb"
+                nbformat.write(example.notebook, path)
+                cache[short][example.name] = (example, grade_submission(path, lab, course))
+        return cache[short]
+
+    return grade
+
+
+@pytest.fixture(scope="session")
+def graded06b(graded):
+    return graded("06b")

@@ -1,9 +1,5 @@
-"""The 06b hidden checks, checked: every bundled example loses exactly the items it must.
-
-The examples (reference, blank release, bug zoo, alternative solutions,
-hostile submissions) live in examples/06b/; each is graded for real: run in a
-sandboxed kernel, probed on fresh inputs, scored in this process.
-"""
+"""06b's grading beyond the per-lab invariants of test_lab_examples.py: its messages, the
+attacks it blocks, re-grades, the JSON result, and submissions that are not notebooks."""
 
 import json
 
@@ -11,54 +7,8 @@ import pytest
 
 from autograder import report
 from autograder.grade import SubmissionError, grade_submission
-from reglab.examples import examples, mismatch
 
 LAB = "06b"
-
-
-def _names(kind):
-    from reglab import config
-    return [e.name for e in examples(config.load().lab(LAB)) if e.kind == kind]
-
-
-def _lost(result):
-    return {item.id for item in result.items if item.points < item.max_points}
-
-
-def test_reference_scores_full_marks(graded06b):
-    _, result = graded06b["reference"]
-    assert result.points == result.max_points == 14, report.readable(result)
-    assert all(item.message == "correct" for item in result.items)
-
-
-def test_blank_release_scores_zero_and_says_not_written(graded06b):
-    _, result = graded06b["blank"]
-    assert result.points == 0, report.readable(result)
-    assert "not written yet" in result.items[0].message
-
-
-@pytest.mark.parametrize("name", _names("bug"))
-def test_each_bug_loses_exactly_its_item(graded06b, name):
-    example, result = graded06b[name]
-    all_items = {item.id for item in result.items}
-    assert mismatch(example, _lost(result), all_items) is None, report.readable(result)
-
-
-@pytest.mark.parametrize("name", _names("alternative"))
-def test_alternative_correct_solutions_score_full_marks(graded06b, name):
-    _, result = graded06b[name]
-    assert result.points == result.max_points, report.readable(result)
-
-
-@pytest.mark.parametrize("name", _names("hostile"))
-def test_hostile_submissions_score_zero_on_what_they_attack(graded06b, name):
-    example, result = graded06b[name]
-    assert mismatch(example, _lost(result), {item.id for item in result.items}) is None, report.readable(result)
-
-
-def test_zoo_is_big_enough(graded06b):
-    kinds = [example.kind for example, _ in graded06b.values()]
-    assert kinds.count("bug") >= 8 and kinds.count("alternative") >= 3 and kinds.count("hostile") >= 4
 
 
 @pytest.mark.parametrize("name, words", [
@@ -78,13 +28,6 @@ def test_messages_say_what_to_fix(graded06b, name, words):
     _, result = graded06b[name]
     messages = " | ".join(item.message for item in result.items)
     assert words in messages, messages
-
-
-def test_feedback_hides_the_hidden_inputs_and_reference(graded06b):
-    """Messages give shapes and error sizes, never tensors, seeds or reference code."""
-    for _, result in graded06b.values():
-        for item in result.items:
-            assert "tensor(" not in item.message and "solutions" not in item.message
 
 
 def test_the_import_attack_was_blocked_not_ignored(graded06b):
@@ -130,10 +73,3 @@ def test_unreadable_notebook_is_refused_with_a_clear_error(course, lab06b, tmp_p
 def test_folder_submission_finds_its_notebook(course, lab06b, tmp_path):
     with pytest.raises(SubmissionError, match="expected one notebook"):
         grade_submission(tmp_path, lab06b, course)
-
-
-def test_release_runs_clean_with_the_reference_and_fails_loudly_when_blank(graded06b):
-    """Reference: no cell errors. Blank: each failing cell raises NotImplementedError, never a confusing NameError."""
-    assert graded06b["reference"][1].problems == []
-    problems = graded06b["blank"][1].problems
-    assert len(problems) >= 3 and all("NotImplementedError" in p for p in problems), problems

@@ -1,8 +1,9 @@
-"""The 06b checks over many seeds, without kernels: no false alarms on correct code, no escapes for bugs.
+"""Every lab's checks over many seeds, without kernels: no false alarms on correct code, no escapes for bugs.
 
 The harness runs here, in-process, on functions exec'd from each example, so
 many fresh input draws cost seconds. (The sandboxed path is covered by
-test_06b_grading.py; this file is about the statistics of the checks.)
+test_lab_examples.py; this file is about the statistics of the checks: a
+sampler's statistical test has a false-alarm rate, and this measures it.)
 """
 
 import os
@@ -14,7 +15,7 @@ from autograder.checks.base import Context
 from autograder.grade import plan, score
 from reglab.examples import examples
 
-# More seeds for a measurement run: REGLAB_SEEDS=200 scripts/test tests/test_06b_checks_over_seeds.py
+# More seeds for a measurement run: REGLAB_SEEDS=200 scripts/test tests/test_checks_over_seeds.py
 SEEDS = range(int(os.environ.get("REGLAB_SEEDS", "12")))
 
 
@@ -36,19 +37,16 @@ def _lost(namespace, lab, course, seed, tmp_path):
     return {r.id for r in results if r.points < r.max_points}, results
 
 
-def _selected(lab, kinds):
-    return [pytest.param(e, id=e.name) for e in examples(lab) if e.kind in kinds]
-
-
 def pytest_generate_tests(metafunc):
     if "example" in metafunc.fixturenames:
         from reglab import config
-        lab = config.load().lab("06b")
-        metafunc.parametrize("example", _selected(lab, {"reference", "alternative", "bug"}))
+        metafunc.parametrize("lab, example", [
+            pytest.param(lab, e, id=f"{lab.short}-{e.name}") for lab in config.load().labs
+            for e in examples(lab) if e.kind in {"reference", "alternative", "bug"}])
 
 
-def test_every_seed_grades_as_expected(example, lab06b, course, tmp_path):
+def test_every_seed_grades_as_expected(lab, example, course, tmp_path):
     namespace = _functions(example)
     for seed in SEEDS:
-        lost, results = _lost(namespace, lab06b, course, seed, tmp_path)
+        lost, results = _lost(namespace, lab, course, seed, tmp_path)
         assert lost == set(example.loses), f"seed {seed}: " + " | ".join(f"{r.id}: {r.message}" for r in results)
