@@ -19,11 +19,13 @@ from pathlib import Path
 
 from reglab.config import Grading
 
-# Runs first inside the kernel's process: set the limits, hide the course
-# packages from the import system (matters only without bubblewrap), then
-# hand over to ipykernel.
+# Runs first inside the kernel's process: set the limits and the environment
+# (REGLAB_PROFILE: the budget profile a lab runs in), hide the course packages
+# from the import system (matters only without bubblewrap), then hand over
+# to ipykernel.
 _BOOTSTRAP = """\
-import resource, runpy, sys
+import os, resource, runpy, sys
+os.environ.update({environment!r})
 for name, value in {limits!r}:
     resource.setrlimit(getattr(resource, name), (value, value))
 hidden, keep = {hidden!r}, sys.prefix + '/'
@@ -106,7 +108,8 @@ def _bwrap_args(scratch: Path, device: str) -> list[str]:
 
 def kernel_command(scratch: Path, grading: Grading, device: str, hidden: list[str]) -> KernelCommand:
     """The argv of a kernel confined as course.yml asks (``grading.sandbox``)."""
-    bootstrap = _BOOTSTRAP.format(limits=_limits(grading), hidden=hidden)
+    bootstrap = _BOOTSTRAP.format(limits=_limits(grading), hidden=hidden,
+                                  environment={"REGLAB_PROFILE": grading.profile})
     python = [sys.executable, "-c", bootstrap, "-f", "{connection_file}"]
     problem = None if grading.sandbox == "off" else bubblewrap_problem()
     if grading.sandbox == "required" and problem:

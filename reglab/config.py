@@ -48,6 +48,7 @@ class Grading(_Strict):
     max_file_mb: int = Field(gt=0)
     max_output_kb: int = Field(gt=0)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    profile: Literal["ci", "cpu", "gpu"] = "ci"   # the budget profile notebooks run in while graded
     tolerances: dict[Literal["cpu", "cuda"], Tolerance]
 
     @field_validator("tolerances")

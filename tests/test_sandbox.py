@@ -19,6 +19,8 @@ attempt("solutions", lambda: __import__("solutions.batchnorm"))
 attempt("network", lambda: socket.create_connection(("127.0.0.1", 22), timeout=2))
 attempt("write /usr", lambda: open("/usr/reglab-test", "w"))
 attempt("scratch", lambda: open("scratch-file", "w").write("ok"))
+import os
+print("profile", os.environ.get("REGLAB_PROFILE"))
 """
 
 
@@ -40,13 +42,14 @@ def test_sandboxed_kernel_sees_only_its_scratch_folder(course, tmp_path):
     for blocked in ("course.yml", "solutions", "network", "write /usr"):
         assert f"{blocked} blocked" in run.printout, run.printout
     assert "scratch REACHED" in run.printout
+    assert "profile ci" in run.printout               # notebooks run in the grading profile
 
 
 def test_without_bubblewrap_the_report_says_not_sandboxed(course, tmp_path):
     command, run = _run(course, tmp_path, course.grading.model_copy(update={"sandbox": "off"}))
     assert not command.sandboxed and command.note.startswith("NOT SANDBOXED")
     assert "solutions blocked" in run.printout        # the import system still hides the course packages
-    assert "scratch REACHED" in run.printout
+    assert "scratch REACHED" in run.printout and "profile ci" in run.printout
 
 
 def test_required_sandbox_refuses_to_fall_back(course, tmp_path, monkeypatch):
