@@ -39,9 +39,9 @@ def _lost(namespace, lab, course, seed, tmp_path):
 
 def pytest_generate_tests(metafunc):
     if "example" in metafunc.fixturenames:
-        from reglab import config
+        from conftest import selected_labs
         metafunc.parametrize("lab, example", [
-            pytest.param(lab, e, id=f"{lab.short}-{e.name}") for lab in config.load().labs
+            pytest.param(lab, e, id=f"{lab.short}-{e.name}") for lab in selected_labs()
             for e in examples(lab) if e.kind in {"reference", "alternative", "bug"}])
 
 

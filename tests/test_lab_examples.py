@@ -10,10 +10,9 @@ leaks a hidden input or the reference.
 import pytest
 
 from autograder import report
-from reglab import config
 from reglab.examples import examples, mismatch
 
-from conftest import lab_shorts
+from conftest import lab_shorts, selected_labs
 
 
 def _lost(result):
@@ -21,9 +20,8 @@ def _lost(result):
 
 
 def _examples(kinds):
-    course = config.load()
     return [pytest.param(lab.short, e.name, id=f"{lab.short}-{e.name}")
-            for lab in course.labs for e in examples(lab) if e.kind in kinds]
+            for lab in selected_labs() for e in examples(lab) if e.kind in kinds]
 
 
 @pytest.mark.parametrize("short", lab_shorts())
