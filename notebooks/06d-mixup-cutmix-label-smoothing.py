@@ -1,0 +1,580 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lab 06d — Mixup, CutMix and label smoothing
+#
+# Lecture 6, *Regularization in Deep Learning*. Three regularizers that act on
+# the **data and the targets** rather than on the weights: label smoothing
+# softens the one-hot target, Mixup blends two images and their labels, and
+# CutMix pastes a patch of one image into another and mixes the labels by area.
+# You write each from tensor arithmetic, look at what they do to a batch of
+# images, prove by numbers that the lecture's mixed loss is cross entropy on
+# mixed labels, and measure how label smoothing changes a network's
+# calibration.
+#
+# **You will be able to**
+# 1. write label smoothing and a cross entropy against soft targets, and match
+#    `F.cross_entropy(label_smoothing=...)`;
+# 2. implement Mixup and CutMix with replayable randomness, and explain why the
+#    labels mix with the same weight as the pixels (for CutMix: the area);
+# 3. show that `lam * CE(y_a) + (1 - lam) * CE(y_b)` equals the soft cross
+#    entropy on mixed one-hot labels;
+# 4. measure calibration (expected calibration error, reliability diagram)
+#    and explain why label smoothing changes it.
+#
+# **How this lab is graded.** Fill in every cell that says
+# `raise NotImplementedError()`. The *self-check* cells are for you: they test
+# one fixed example. Your grade comes from hidden checks that call your
+# functions on fresh inputs (other shapes, float32 and float64, a batch of
+# one, edge cases) and compare the results with the reference; the two
+# samplers are checked statistically over many draws. The written questions
+# at the end are graded by hand.
+#
+# **Rules.** Write the functions from tensor arithmetic (`log_softmax`,
+# indexing, `sum`, `mean`, `torch.randperm`...). Do not call
+# `F.cross_entropy`, `F.nll_loss` or `nn.CrossEntropyLoss` inside
+# `soft_cross_entropy` or `mixed_cross_entropy` (or `smooth_labels`), and do
+# not use `torchvision.transforms.v2.MixUp` / `CutMix`. Take every random
+# number from the `generator` argument, so a draw can be replayed. Do not
+# modify the inputs. A function that breaks a rule loses that item's points.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+torch.set_num_threads(1)    # every tensor here is tiny: a CPU thread pool only adds waiting, worst on a busy machine
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+print("running on", DEVICE)
+
+# %% [markdown]
+# ## 0. A small image set you can see
+#
+# No downloads: the cell below draws images of five shapes (disc, square,
+# ring, cross, diamond) in random colours on a dark background, with a little
+# jitter in position and size and some pixel noise. The class is the shape,
+# never the colour. The same generator, smaller and noisier, feeds the
+# calibration experiment of part 5.
+
+# %%
+CLASSES = ["disc", "square", "ring", "cross", "diamond"]
+
+
+def make_shapes(n, size=32, noise=0.05, jitter=0.4, generator=None):
+    """``n`` images (n, 3, size, size) in [0, 1] and their labels (n,); ``jitter`` moves the centre by up to
+    ``jitter / 2`` of the image in each direction. Drawn on the CPU from ``generator``."""
+    def uniform(*shape):
+        return torch.rand(*shape, generator=generator)
+
+    labels = torch.randint(len(CLASSES), (n,), generator=generator)
+    coords = torch.arange(size) + 0.5
+    radius = size * (0.22 + 0.12 * uniform(n, 1, 1))
+    dy = (coords.view(1, -1, 1) - size * (0.5 + jitter * (uniform(n, 1, 1) - 0.5))) / radius
+    dx = (coords.view(1, 1, -1) - size * (0.5 + jitter * (uniform(n, 1, 1) - 0.5))) / radius
+    r, box = (dx ** 2 + dy ** 2).sqrt(), torch.maximum(dx.abs(), dy.abs())
+    masks = torch.stack([r < 1, box < 0.8, (r > 0.55) & (r < 1),
+                         ((dx.abs() < 0.3) | (dy.abs() < 0.3)) & (box < 0.95), dx.abs() + dy.abs() < 1.1])
+    mask = masks[labels, torch.arange(n)].float().unsqueeze(1)          # the shape of each image's class
+    colour, background = 0.4 + 0.6 * uniform(n, 3, 1, 1), 0.3 * uniform(n, 3, 1, 1)
+    images = background + (colour - background) * mask + noise * torch.randn(n, 3, size, size, generator=generator)
+    return images.clamp(0, 1), labels
+
+
+def show(images, titles, rows=1, size=1.9):
+    """Images (N, 3, H, W) in a grid, each with its title."""
+    cols = math.ceil(len(images) / rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+        ax.set_title(title, fontsize=8)
+    plt.tight_layout()
+    plt.show()
+
+
+def label_title(probs):
+    """The classes with weight in a label distribution, largest first: 'disc 0.62 + ring 0.38'."""
+    weights, classes = probs.sort(descending=True)
+    return " + ".join(f"{CLASSES[k]} {w:.2f}" for w, k in zip(weights.tolist(), classes.tolist()) if w > 0.005)
+
+
+images, labels = make_shapes(8, generator=torch.Generator().manual_seed(6))
+images, labels = images.to(DEVICE), labels.to(DEVICE)
+show(images, [CLASSES[k] for k in labels])
+
+# %% [markdown]
+# ## 1. Label smoothing
+#
+# Cross entropy against a one-hot target keeps pushing the true class's
+# logit up: the loss only reaches 0 at an infinite margin. Label smoothing
+# moves a little probability mass $\varepsilon$ from the true class onto all
+# $K$ classes, so the target is
+#
+# $$q = (1-\varepsilon)\,\text{one\_hot}(y) + \frac{\varepsilon}{K},$$
+#
+# i.e. $1 - \varepsilon + \varepsilon/K$ on the true class and
+# $\varepsilon/K$ on each of the others. This is the convention of
+# `F.cross_entropy(logits, y, label_smoothing=eps)` (some papers spread
+# $\varepsilon$ over the $K-1$ wrong classes instead; not here).
+#
+# With $K = 4$ and $\varepsilon = 0.1$, label 2 becomes
+# $(0.025, 0.025, 0.925, 0.025)$.
+#
+# Write `smooth_labels(y, num_classes, eps)`: integer labels of shape `(N,)`
+# in, float32 targets of shape `(N, K)` out, on `y`'s device.
+
+# %% reglab="solution" functions=["smooth_labels"]
+
+# %% [markdown]
+# **Self-check: smoothed targets.**
+
+# %% reglab="selfcheck" item="smooth_labels"
+q = smooth_labels(torch.tensor([2, 0], device=DEVICE), 4, 0.1)
+torch.testing.assert_close(q, torch.tensor([[0.025, 0.025, 0.925, 0.025], [0.925, 0.025, 0.025, 0.025]], device=DEVICE))
+assert q.dtype == torch.float32
+torch.testing.assert_close(smooth_labels(torch.tensor([1], device=DEVICE), 3, 0.0),
+                           torch.tensor([[0.0, 1.0, 0.0]], device=DEVICE))
+print("smooth_labels: OK")
+
+# %% [markdown]
+# The loss against a soft target $q$ is the cross entropy
+#
+# $$\ell(z, q) = -\sum_k q_k \log \operatorname{softmax}(z)_k,$$
+#
+# averaged over the batch. Compute $\log\operatorname{softmax}$ with
+# `torch.log_softmax`, not as `log(softmax(z))`: for logits in the hundreds,
+# `softmax` underflows to exactly 0 for the small classes and the log of 0 is
+# `-inf` (and `0 * -inf` is NaN). `log_softmax` subtracts the largest logit
+# first and never takes the log of an underflowed number.
+#
+# Write `soft_cross_entropy(logits, target_probs)`: logits `(N, K)`, targets
+# `(N, K)` whose rows sum to 1, a scalar (shape `()`) out.
+
+# %% reglab="solution" functions=["soft_cross_entropy"]
+
+# %% [markdown]
+# **Self-check: the soft cross entropy equals PyTorch's, with label smoothing too.**
+
+# %% reglab="selfcheck" item="soft_cross_entropy"
+logits = torch.randn(6, 5, device=DEVICE) * 2
+y = torch.tensor([0, 1, 2, 3, 4, 0], device=DEVICE)
+target = torch.softmax(torch.randn(6, 5, device=DEVICE), dim=1)
+torch.testing.assert_close(soft_cross_entropy(logits, target), F.cross_entropy(logits, target))
+torch.testing.assert_close(soft_cross_entropy(logits, smooth_labels(y, 5, 0.1)),
+                           F.cross_entropy(logits, y, label_smoothing=0.1))
+huge = torch.tensor([[500.0, -500.0, 0.0]], device=DEVICE)
+assert torch.isfinite(soft_cross_entropy(huge, smooth_labels(torch.tensor([1], device=DEVICE), 3, 0.1))), \
+    "the loss is not finite for large logits: use torch.log_softmax"
+assert soft_cross_entropy(logits, target).shape == (), "return the mean over the batch, a scalar"
+print("soft_cross_entropy: OK")
+
+# %% [markdown]
+# What does smoothing ask of the logits? With one-hot targets the loss keeps
+# falling as the margin between the true logit and the others grows. With
+# smoothed targets it has a minimum at a *finite* margin,
+# $\log\big((1 - \varepsilon + \varepsilon/K)\,/\,(\varepsilon/K)\big)$:
+# beyond it, the $\varepsilon/K$ on the wrong classes makes the loss rise
+# again. That cap on confidence is what part 4 measures.
+
+# %%
+margins = torch.linspace(0, 12, 200, device=DEVICE)
+curve_logits = torch.zeros(len(margins), 5, device=DEVICE)
+curve_logits[:, 0] = margins                                   # the true class 0 leads the others by `margin`
+true_class = torch.zeros(len(margins), dtype=torch.long, device=DEVICE)
+for eps in (0.0, 0.1, 0.3):
+    per_sample = -(smooth_labels(true_class, 5, eps) * torch.log_softmax(curve_logits, dim=1)).sum(dim=1)
+    plt.plot(margins.cpu(), per_sample.cpu(), label=f"eps = {eps}")
+    if eps > 0:
+        best = math.log((1 - eps + eps / 5) / (eps / 5))
+        plt.axvline(best, color=plt.gca().lines[-1].get_color(), linestyle=":", linewidth=1)
+plt.xlabel("margin of the true logit over the 4 others")
+plt.ylabel("cross entropy")
+plt.title("smoothed targets have a loss minimum at a finite margin (dotted)")
+plt.legend()
+plt.show()
+
+# %% [markdown]
+# ## 2. Mixup
+#
+# Mixup (Zhang et al., 2018) trains on convex combinations of pairs of
+# examples and of their labels:
+#
+# $$\tilde x = \lambda x_i + (1-\lambda) x_j, \qquad \tilde y = \lambda y_i + (1-\lambda) y_j, \qquad \lambda \sim \text{Beta}(\alpha, \alpha).$$
+#
+# In a batch, the partner of sample $i$ is sample $\text{perm}[i]$ for a
+# random permutation of the batch. With small $\alpha$ (0.2 is common)
+# $\lambda$ is usually near 0 or 1, so most mixed images are mostly one image.
+#
+# The randomness and the arithmetic are separate functions: the sampler draws
+# $(\lambda, \text{perm})$, and `mixup` is a deterministic function of them.
+#
+# Write `sample_mixup(batch_size, alpha, generator) -> (lam, perm)` with `lam`
+# a Python float and `perm` a LongTensor permutation (`torch.randperm`).
+# `torch.distributions.Beta` has no `generator` argument, so draw two Gamma
+# variables instead: if $G_1, G_2 \sim \text{Gamma}(\alpha)$ independently,
+# $G_1 / (G_1 + G_2) \sim \text{Beta}(\alpha, \alpha)$;
+# `torch._standard_gamma(concentration, generator=generator)` draws Gamma
+# with a generator (use float64 concentrations: for $\alpha = 0.2$ a float32
+# Gamma draw can underflow to 0). Create tensors on `generator.device`.
+
+# %% reglab="solution" functions=["sample_mixup"]
+
+# %% [markdown]
+# **Self-check: lam in [0, 1] with the Beta(alpha, alpha) mean and variance; perm a permutation; replayable.**
+
+# %% reglab="selfcheck" item="sample_mixup"
+gen = torch.Generator(device=DEVICE).manual_seed(0)
+lam, perm = sample_mixup(8, 0.2, gen)
+assert isinstance(lam, float) and 0.0 <= lam <= 1.0, f"lam should be a float in [0, 1], got {lam!r}"
+assert perm.dtype == torch.long and sorted(perm.tolist()) == list(range(8)), "perm should be a permutation of 0..7"
+assert sample_mixup(8, 0.2, torch.Generator(device=DEVICE).manual_seed(0))[0] == lam, \
+    "the same seed gave another lam: draw from the generator argument"
+for alpha in (0.2, 2.0):
+    lams = torch.tensor([sample_mixup(4, alpha, gen)[0] for _ in range(3000)], dtype=torch.float64)
+    variance = 1 / (4 * (2 * alpha + 1))                       # of Beta(alpha, alpha); its mean is 1/2
+    assert abs(lams.mean() - 0.5) < 0.04, f"alpha={alpha}: mean of lam {lams.mean():.3f}, expected 0.5"
+    assert abs(lams.var() - variance) < 0.2 * variance, f"alpha={alpha}: variance {lams.var():.4f}, expected {variance:.4f}"
+print("sample_mixup: OK")
+
+# %% [markdown]
+# Write `mixup(x, y_probs, lam, perm) -> (x_mix, y_mix)`: `x` of any shape
+# `(N, ...)`, `y_probs` of shape `(N, K)` (one-hot or smoothed targets).
+# Sample `i` keeps weight `lam`; its partner `x[perm[i]]` gets `1 - lam`.
+
+# %% reglab="solution" functions=["mixup"]
+
+# %% [markdown]
+# **Self-check: a hand-computed mix.**
+
+# %% reglab="selfcheck" item="mixup"
+x = torch.tensor([[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]], device=DEVICE)
+y_probs = torch.eye(3, device=DEVICE)
+x_mix, y_mix = mixup(x, y_probs, 0.75, torch.tensor([2, 0, 1], device=DEVICE))
+torch.testing.assert_close(x_mix, torch.tensor([[2.0, 4.0], [3.0, 5.0], [7.0, 9.0]], device=DEVICE))
+torch.testing.assert_close(y_mix, torch.tensor([[0.75, 0, 0.25], [0.25, 0.75, 0], [0, 0.25, 0.75]], device=DEVICE))
+assert torch.equal(x, torch.tensor([[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]], device=DEVICE)), "mixup modified x"
+print("mixup: OK")
+
+# %% [markdown]
+# What $\lambda$ looks like for a few $\alpha$ (your sampler), and a batch of
+# shapes mixed with $\alpha = 1$ (so the blends are visible). The title of
+# each mixed image lists its label weights.
+
+# %%
+gen = torch.Generator(device=DEVICE).manual_seed(1)
+fig, axes = plt.subplots(1, 3, figsize=(11, 2.6))
+grid = torch.linspace(0.005, 0.995, 200, dtype=torch.float64)
+for ax, alpha in zip(axes, (0.2, 1.0, 2.0)):
+    lams = [sample_mixup(4, alpha, gen)[0] for _ in range(2000)]
+    ax.hist(lams, bins=40, range=(0, 1), density=True, alpha=0.6)
+    log_norm = math.lgamma(2 * alpha) - 2 * math.lgamma(alpha)
+    ax.plot(grid, torch.exp(log_norm + (alpha - 1) * (grid.log() + (1 - grid).log())), "k-", linewidth=1)
+    ax.set(title=f"lam ~ Beta({alpha}, {alpha})", xlabel="lam", ylim=(0, 4))
+plt.tight_layout()
+plt.show()
+
+lam, perm = sample_mixup(len(images), 1.0, gen)
+x_mix, y_mix = mixup(images, F.one_hot(labels, len(CLASSES)).float(), lam, perm)
+show(torch.cat([images, x_mix]), [CLASSES[k] for k in labels] + [label_title(p) for p in y_mix], rows=2)
+print(f"lam = {lam:.3f}; top row the batch, bottom row each image mixed with its partner perm[i]")
+
+# %% [markdown]
+# ## 3. CutMix
+#
+# CutMix (Yun et al., 2019) pastes a rectangle from the partner image instead
+# of blending everywhere. The rectangle's sides are $\sqrt{1-\lambda}$ times
+# the image's, so its area is about $(1-\lambda)HW$; its centre is a uniformly
+# random pixel, and the box is **clipped** to the image, so near an edge it
+# comes out smaller. The labels then mix with the area each image really
+# keeps:
+#
+# $$\lambda_{\text{actual}} = 1 - \frac{(y_1 - y_0)(x_1 - x_0)}{HW}.$$
+#
+# Write `sample_cutmix_box(height, width, lam, generator) -> (y0, y1, x0, x1)`:
+# four Python ints, rows `y0:y1` and columns `x0:x1`. Round the sides to
+# whole pixels (`round(height * math.sqrt(1 - lam))`), draw the centre row
+# from `0 .. height - 1` and the column from `0 .. width - 1` with
+# `torch.randint(..., generator=generator, device=generator.device)`, put the
+# box around the centre and clip it with `min` / `max`. At `lam = 1` the box
+# is empty; at `lam = 0` it is image-sized before clipping.
+
+# %% reglab="solution" functions=["sample_cutmix_box"]
+
+# %% [markdown]
+# **Self-check: ints inside the image, the right size, clipped at the edges, replayable.**
+
+# %% reglab="selfcheck" item="sample_cutmix_box"
+gen = torch.Generator(device=DEVICE).manual_seed(0)
+boxes = torch.tensor([sample_cutmix_box(20, 30, 0.75, gen) for _ in range(2000)])
+assert all(type(v) is int for v in sample_cutmix_box(20, 30, 0.75, gen)), "return Python ints"
+y0, y1, x0, x1 = boxes.T
+assert ((0 <= y0) & (y0 <= y1) & (y1 <= 20) & (0 <= x0) & (x0 <= x1) & (x1 <= 30)).all(), "a box leaves the image"
+inside = (y0 > 0) & (y1 < 20) & (x0 > 0) & (x1 < 30)
+assert inside.any() and ((y1 - y0)[inside] == 10).all() and ((x1 - x0)[inside] == 15).all(), \
+    "at lam = 0.75 an unclipped box on a 20 x 30 image is 10 x 15"
+clipped = ((y0 == 0) | (y1 == 20)).float().mean()
+assert 0.4 < clipped < 0.65, f"{clipped:.0%} of boxes reach the top or bottom edge; about half should (clip, do not move)"
+y0, y1, x0, x1 = sample_cutmix_box(20, 30, 1.0, gen)
+assert (y1 - y0) * (x1 - x0) == 0, "lam = 1 gives an empty box"
+assert sample_cutmix_box(20, 30, 0.5, torch.Generator(device=DEVICE).manual_seed(3)) == \
+    sample_cutmix_box(20, 30, 0.5, torch.Generator(device=DEVICE).manual_seed(3)), "draw from the generator argument"
+print("sample_cutmix_box: OK")
+
+# %% [markdown]
+# Write `cutmix(x, y_probs, box, perm) -> (x_mix, y_mix, lam_actual)` for
+# images `x` of shape `(N, C, H, W)`: paste the box of each partner image
+# `x[perm[i]]` into a **copy** of `x`, compute `lam_actual` from the box as
+# given (it is already clipped), and mix the labels with it.
+
+# %% reglab="solution" functions=["cutmix"]
+
+# %% [markdown]
+# **Self-check: a hand-made box.**
+
+# %% reglab="selfcheck" item="cutmix"
+x = torch.stack([torch.zeros(1, 4, 5), torch.ones(1, 4, 5)]).to(DEVICE)   # two 4 x 5 images: all 0, all 1
+y_probs = torch.eye(2, device=DEVICE)
+x_mix, y_mix, lam_actual = cutmix(x, y_probs, (1, 3, 0, 3), torch.tensor([1, 0], device=DEVICE))
+expected = torch.zeros(1, 4, 5, device=DEVICE)
+expected[:, 1:3, 0:3] = 1
+torch.testing.assert_close(x_mix[0], expected)
+torch.testing.assert_close(x_mix[1], 1 - expected)
+assert abs(lam_actual - 0.7) < 1e-9, f"lam_actual = {lam_actual}, expected 1 - 6 / 20 = 0.7"
+torch.testing.assert_close(y_mix, torch.tensor([[0.7, 0.3], [0.3, 0.7]], device=DEVICE))
+assert x.sum() == 20, "cutmix modified x in place; paste into x.clone()"
+print("cutmix: OK")
+
+# %% [markdown]
+# CutMix on the batch of shapes, `lam` from your `sample_mixup` with
+# $\alpha = 1$. The titles show the label weights: the area each image kept.
+
+# %%
+gen = torch.Generator(device=DEVICE).manual_seed(4)
+lam, perm = sample_mixup(len(images), 1.0, gen)
+box = sample_cutmix_box(images.shape[2], images.shape[3], lam, gen)
+x_mix, y_mix, lam_actual = cutmix(images, F.one_hot(labels, len(CLASSES)).float(), box, perm)
+show(torch.cat([images, x_mix]), [CLASSES[k] for k in labels] + [label_title(p) for p in y_mix], rows=2)
+print(f"lam drawn {lam:.3f}, box rows {box[0]}:{box[1]}, columns {box[2]}:{box[3]}, lam_actual {lam_actual:.3f}")
+
+# %% [markdown]
+# ## 4. The mixed loss is cross entropy on mixed labels
+#
+# The lecture trains Mixup with integer labels and two cross entropies,
+# `lam * CE(logits, y_a) + (1 - lam) * CE(logits, y_b)` with `y_b = y[perm]`.
+# Write `mixed_cross_entropy(logits, y_a, y_b, lam)` that way, with
+# `torch.log_softmax` and indexing (each CE is a batch mean, like
+# `F.cross_entropy`).
+
+# %% reglab="solution" functions=["mixed_cross_entropy"]
+
+# %% [markdown]
+# **Self-check: the mixed loss against PyTorch's cross entropies.**
+
+# %% reglab="selfcheck" item="mixed_cross_entropy"
+logits = torch.randn(7, 4, device=DEVICE) * 3
+y_a = torch.tensor([0, 1, 2, 3, 0, 1, 2], device=DEVICE)
+y_b = y_a[torch.tensor([3, 4, 5, 6, 0, 1, 2], device=DEVICE)]
+expected = 0.3 * F.cross_entropy(logits, y_a) + 0.7 * F.cross_entropy(logits, y_b)
+torch.testing.assert_close(mixed_cross_entropy(logits, y_a, y_b, 0.3), expected)
+print("mixed_cross_entropy: OK")
+
+# %% [markdown]
+# The lecture's one-call form, given: it draws with your `sample_mixup`,
+# mixes the inputs with your `mixup`, and returns what `mixed_cross_entropy`
+# needs. (The `generator` keyword is an addition: leave it out and the draw
+# comes from a generator seeded by torch's global random state, so
+# `torch.manual_seed` still makes a run repeatable.)
+
+# %%
+def mixup_batch(x, y, alpha=0.2, generator=None):
+    """Mixup a batch with integer labels: returns (x_mix, y_a, y_b, lam) for mixed_cross_entropy."""
+    if generator is None:
+        generator = torch.Generator(device=x.device).manual_seed(int(torch.randint(2**62, (1,))))
+    lam, perm = sample_mixup(x.shape[0], alpha, generator)
+    x_mix, _ = mixup(x, F.one_hot(y).float(), lam, perm)      # the labels stay integers: y_a, y_b
+    return x_mix, y, y[perm], lam
+
+
+# %% [markdown]
+# **Proof by numbers.** Cross entropy is linear in the target:
+# $-\sum_k (\lambda a_k + (1-\lambda) b_k)\log p_k = \lambda\,(-\sum_k a_k \log p_k) + (1-\lambda)\,(-\sum_k b_k\log p_k)$.
+# So the lecture's two-term loss equals `soft_cross_entropy` on the mixed
+# one-hot labels that `mixup` returns, and the same holds for CutMix with
+# `lam_actual`. The cell checks it on random batches of logits; the
+# differences are float32 rounding, around 1e-7.
+
+# %%
+worst = {"mixup": 0.0, "cutmix": 0.0}
+for trial in range(20):
+    x, y = (t.to(DEVICE) for t in make_shapes(16, generator=torch.Generator().manual_seed(trial)))
+    logits = torch.randn(16, len(CLASSES), device=DEVICE) * 3           # any network's output would do
+    one_hot = F.one_hot(y, len(CLASSES)).float()
+
+    x_mix, y_a, y_b, lam = mixup_batch(x, y, alpha=0.4, generator=torch.Generator(device=DEVICE).manual_seed(trial))
+    # The same draw replayed from the same seed gives the perm, and mixup gives the mixed one-hot labels.
+    lam_again, perm = sample_mixup(16, 0.4, torch.Generator(device=DEVICE).manual_seed(trial))
+    x_again, y_mix = mixup(x, one_hot, lam_again, perm)
+    assert lam_again == lam and torch.equal(x_again, x_mix) and torch.equal(y[perm], y_b)
+    two_terms = mixed_cross_entropy(logits, y_a, y_b, lam)
+    worst["mixup"] = max(worst["mixup"], (two_terms - soft_cross_entropy(logits, y_mix)).abs().item())
+
+    box = sample_cutmix_box(32, 32, lam, torch.Generator(device=DEVICE).manual_seed(trial))
+    _, y_mix, lam_actual = cutmix(x, one_hot, box, perm)
+    two_terms = mixed_cross_entropy(logits, y_a, y_b, lam_actual)
+    worst["cutmix"] = max(worst["cutmix"], (two_terms - soft_cross_entropy(logits, y_mix)).abs().item())
+print(f"largest |mixed_cross_entropy - soft_cross_entropy(mixed labels)| over 20 batches: "
+      f"Mixup {worst['mixup']:.1e}, CutMix {worst['cutmix']:.1e}")
+assert max(worst.values()) < 1e-5
+
+# %% [markdown]
+# ## 5. Calibration with and without label smoothing
+#
+# A classifier is *calibrated* when its confidence (the largest softmax
+# probability) matches its accuracy: of the predictions made with confidence
+# 0.8, about 80% should be right. The **expected calibration error** (ECE)
+# bins the test predictions by confidence and averages
+# $|\text{accuracy} - \text{confidence}|$ over the bins, weighted by how many
+# predictions fall in each; a **reliability diagram** plots accuracy against
+# confidence per bin (the diagonal is perfect calibration).
+#
+# The experiment: a small MLP on 16 x 16 noisy shapes, 600 training images,
+# trained long enough to fit them all, once with one-hot targets and once
+# with $\varepsilon = 0.1$, both with your `soft_cross_entropy` and
+# `smooth_labels`. It runs in a few seconds on a CPU.
+
+# %%
+def expected_calibration_error(probs, y, bins=10):
+    """ECE over equal-width confidence bins, and per bin (confidence, accuracy, count) for the diagram."""
+    confidence, predicted = probs.max(dim=1)
+    correct = (predicted == y).float()
+    edges = torch.linspace(0, 1, bins + 1, device=probs.device)
+    ece, per_bin = 0.0, []
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
+            ece += in_bin.float().mean().item() * gap
+            per_bin.append((confidence[in_bin].mean().item(), correct[in_bin].mean().item(), int(in_bin.sum())))
+    return ece, per_bin
+
+
+def train_classifier(x_train, y_train, eps, steps=400, batch_size=100, seed=0):
+    """An MLP trained with soft_cross_entropy against smooth_labels(y, K, eps); Adam, minibatches."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(x_train[0].numel(), 128), nn.ReLU(),
+                          nn.Linear(128, len(CLASSES))).to(DEVICE)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    targets = smooth_labels(y_train, len(CLASSES), eps)
+    for _ in range(steps):
+        batch = torch.randint(len(x_train), (batch_size,), device=DEVICE)
+        loss = soft_cross_entropy(model(x_train[batch]), targets[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+data_gen = torch.Generator().manual_seed(2026)
+x_train, y_train = (t.to(DEVICE) for t in make_shapes(600, size=16, noise=0.4, jitter=0.1, generator=data_gen))
+x_test, y_test = (t.to(DEVICE) for t in make_shapes(3000, size=16, noise=0.4, jitter=0.1, generator=data_gen))
+print(f"{len(x_train)} training and {len(x_test)} test images of {tuple(x_train.shape[1:])}")
+
+# %% [markdown]
+# Train both and draw the reliability diagrams (this cell uses your
+# functions; the two trainings take a few seconds).
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for ax, eps in zip(axes, (0.0, 0.1)):
+    model = train_classifier(x_train, y_train, eps)
+    with torch.no_grad():
+        test_probs = torch.softmax(model(x_test), dim=1)
+        train_accuracy = (model(x_train).argmax(dim=1) == y_train).float().mean().item()
+    ece, per_bin = expected_calibration_error(test_probs, y_test)
+    accuracy = (test_probs.argmax(dim=1) == y_test).float().mean().item()
+    confidence = test_probs.max(dim=1).values.mean().item()
+    print(f"eps = {eps}: train accuracy {train_accuracy:.1%}, test accuracy {accuracy:.1%}, "
+          f"mean confidence {confidence:.1%}, ECE {ece:.3f}")
+    conf, acc, count = zip(*per_bin)
+    ax.bar(conf, acc, width=0.08, alpha=0.7, label="accuracy per bin")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    for c, a, n in per_bin:
+        ax.annotate(str(n), (c, a), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean per bin)", ylabel="accuracy",
+           title=f"label smoothing eps = {eps}: ECE {ece:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Read the diagrams: without smoothing the network has fit every training
+# image and is sure of itself on test images it gets wrong, so the bars fall
+# below the diagonal at high confidence (over-confidence) and the ECE is
+# larger. With $\varepsilon = 0.1$ no prediction can approach confidence 1
+# (the loss minimum caps the margin, part 1), and the confidences sit
+# closer to the accuracies. The numbers move with the seed; the direction
+# does not.
+#
+# ## 6. Written questions
+#
+# Answer in a few sentences each, in the cells below (graded by hand).
+#
+# **Q1.** Why does label smoothing make a network better calibrated, and what
+# can it cost?
+
+# %% [markdown] reglab="written" item="q_smoothing_calibration" points=2
+# With one-hot targets the cross entropy only reaches its minimum at an
+# infinite logit margin, so training keeps growing the logits and the network
+# becomes over-confident: on test inputs it gets wrong it still outputs
+# probabilities near 1. Smoothed targets put eps/K on every class, so the
+# loss has its minimum at a finite margin, log((1 - eps + eps/K) / (eps/K));
+# confidences stay below 1 - eps + eps/K and sit closer to the accuracy, and
+# the ECE falls. It also acts as a regularizer on the logits. The cost: it
+# squeezes the penultimate-layer representations of a class into tight
+# clusters and erases the information about which wrong classes are similar
+# (so a smoothed teacher distils worse), and too large an eps under-fits or
+# makes the model under-confident.
+
+# %% [markdown]
+# **Q2.** Why must the labels be mixed with the same weight as the inputs in
+# Mixup, and why does that make the two-term loss
+# `lam * CE(y_a) + (1 - lam) * CE(y_b)` the same as soft cross entropy on the
+# mixed one-hot labels?
+
+# %% [markdown] reglab="written" item="q_mixed_labels" points=2
+# Mixup trains on points between two examples and asks the network to behave
+# linearly between them: an input that is lam parts image a and 1 - lam parts
+# image b should be predicted as lam parts class a and 1 - lam parts class b.
+# Keeping the hard label of one image would teach a wrong, over-confident
+# answer for an input that is partly the other class. Cross entropy
+# -sum_k q_k log p_k is linear in the target q, so with
+# q = lam one_hot(a) + (1 - lam) one_hot(b) it splits into
+# lam * CE(a) + (1 - lam) * CE(b); the two forms are the same loss and the
+# same gradients (the notebook's check shows equality to float rounding).
+
+# %% [markdown]
+# **Q3.** CutMix recomputes lambda from the box after clipping. Why, and
+# what would go wrong if it kept the drawn lambda? How do CutMix's images
+# differ from Mixup's, and why can that help?
+
+# %% [markdown] reglab="written" item="q_cutmix_area" points=2
+# The label weight should be the share of the image that each source really
+# contributes. A box centred near an edge is clipped, so fewer pixels are
+# pasted than (1 - lam) H W; with the drawn lambda the label would claim more
+# of the partner class than the image shows (noisy, systematically wrong
+# targets). CutMix images are locally natural: every pixel comes from one real
+# image, so textures and local statistics are intact, whereas Mixup's blends
+# are ghostly overlays that never occur in real data. Cutting also removes
+# part of the object, so the network must use several regions of it (like
+# Cutout), which helps localization, and no pixel is wasted on a black patch.
