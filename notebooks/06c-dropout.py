@@ -109,9 +109,10 @@ print(f"nn.Dropout(p=0.2): {(out == 0).float().mean().item():.1%} dropped, "
 # Write `dropout_mask(shape, p, generator)`: a tensor of the given shape,
 # 1 (keep) with probability $1 - p$ and 0 (drop) with probability $p$,
 # every element drawn independently from `generator`, on the generator's
-# device (`generator.device`). Two ways: compare a uniform draw with $p$
-# (`torch.rand(..., generator=generator) >= p` holds with probability
-# $1 - p$), or `torch.bernoulli` of a tensor filled with $1 - p$.
+# device (`generator.device`). Two ways: compare a uniform draw
+# `torch.rand(shape, generator=generator, device=...)` with $p$ (which
+# comparison holds with probability $1 - p$?), or `torch.bernoulli` of a
+# tensor filled with the keep probability.
 
 # %% reglab="solution" functions=["dropout_mask"]
 
@@ -191,10 +192,9 @@ print("edge_cases: OK")
 h = torch.tensor([2.0, 1.5, 0.5, 3.0], device=DEVICE)
 draws = 20_000
 outs = dropout_forward(h.expand(draws, 4), 0.5, training=True, generator=seeded(7))[0]
-print("h                   :", h.tolist())
-print("mean over", draws, "masks :", [round(v, 3) for v in outs.mean(0).tolist()])
-print("variance (measured) :", [round(v, 3) for v in outs.var(0).tolist()])
-print("variance h² p/(1-p) :", [round(v, 3) for v in (h ** 2).tolist()])
+for label, values in [("h", h), (f"mean over {draws} masks", outs.mean(0)),
+                      ("variance (measured)", outs.var(0)), ("variance h² p / (1 - p)", h ** 2 * 0.5 / (1 - 0.5))]:
+    print(f"{label:<25}", [round(v, 3) for v in values.tolist()])
 
 running_mean = outs.cumsum(0) / torch.arange(1, draws + 1, device=DEVICE).unsqueeze(1)
 fig, ax = plt.subplots(figsize=(7, 3.2))
