@@ -29,7 +29,9 @@ def sample_cutmix_box(height, width, lam, generator):
     cut_h, cut_w = int(height * cut), int(width * cut)
     cy = torch.randint(0, height, (), generator=generator, device=generator.device).item()
     cx = torch.randint(0, width, (), generator=generator, device=generator.device).item()
-    clip = lambda v, top: min(max(v, 0), top)   # noqa: E731
+    def clip(v, top):
+        return min(max(v, 0), top)
+
     return (clip(cy - cut_h // 2, height), clip(cy + cut_h // 2, height),
             clip(cx - cut_w // 2, width), clip(cx + cut_w // 2, width))
 
