@@ -33,8 +33,7 @@ from __future__ import annotations
 import torch
 from scipy.stats import binomtest, fisher_exact
 
-from autograder.checks.base import (CheckFailed, Item, LabChecks, assert_tensor_close, close, describe,
-                                    unpack)
+from autograder.checks.base import CheckFailed, Item, LabChecks, assert_tensor_close, close, describe, unpack
 from autograder.probes import Call, Gen
 from solutions import dropout as reference
 
@@ -179,8 +178,8 @@ def check_mask_statistics(kept: torch.Tensor, p: float, what: str, where: str, a
     ``axes``: per dim, (its name, what to do when elements along it are not independent).
     """
     for dim in range(kept.dim()):
-        along, advice = axes[dim] if axes else (f"dim {dim}", "draw an independent keep/drop for every element, "
-                                                              f"not one shared along dim {dim}")
+        default = (f"dim {dim}", f"draw an independent keep/drop for every element, not one shared along dim {dim}")
+        along, advice = axes[dim] if axes else default
         check_independent(kept, dim, what, along, advice, where)
     check_keep_rate(kept, p, what, where)
 
@@ -397,8 +396,13 @@ class Module(Item):
 
     def judge(self, outcomes, ctx):
         p, x = self.p, self.x
-        value = lambda name: outcomes[f"{self.id}/{name}"].value          # noqa: E731 - a local shorthand
-        device = lambda name: _device(outcomes[f"{self.id}/{name}"].devices)  # noqa: E731
+
+        def value(name):
+            return outcomes[f"{self.id}/{name}"].value
+
+        def device(name):
+            return _device(outcomes[f"{self.id}/{name}"].devices)
+
         if value("is_module") is not True:
             raise CheckFailed("Dropout must be a subclass of nn.Module (class Dropout(nn.Module))")
         masks = {}
