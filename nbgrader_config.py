@@ -12,3 +12,11 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Student code must fail loudly while blank; the self-check cells stay visible.
 c.Execute.timeout = 120
+# Late submissions: nbgrader compares each submission's timestamp.txt with the
+# due date that `reglab publish` writes into the gradebook from course.yml, and
+# `nbgrader autograde` takes the penalty from this plugin: 2% of the earned
+# score per started hour after a 15-minute grace period, at most 50%.
+c.AssignLatePenalties.plugin_class = "reglab.calendar.SubtractPerHour"
+c.SubtractPerHour.grace_minutes = 15
+c.SubtractPerHour.percent_per_hour = 2
+c.SubtractPerHour.max_percent = 50

@@ -114,6 +114,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", choices=["cpu", "cuda", "auto"])
     demo.add_argument("--out", default="out/demo", help="folder for the results (default: out/demo)")
     demo.set_defaults(func=cmd_demo)
+    from reglab.calendar import add_commands   # publish, status: the weekly calendar
+    add_commands(sub)
     return top
 
 
