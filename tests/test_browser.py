@@ -5,8 +5,9 @@ its solution cell, runs all cells, and checks that the forward self-checks
 pass and that the next cell stops on the still-blank backward with
 NotImplementedError. A screenshot is kept under ``test-artifacts/browser/``.
 
-Chromium comes from the system (Debian ``chromium``; scripts/setup installs it
-as root), driven through Playwright's Python package: no browser is downloaded.
+Chromium comes from the system (Debian ``chromium``, which scripts/setup installs
+as root; or the path in REGLAB_CHROMIUM), driven through Playwright's Python
+package: no browser is downloaded.
 Skipped only where Chromium is missing and ``CI`` is not set; in CI it must run.
 """
 
@@ -77,6 +78,7 @@ def jupyterlab(tmp_path):
         path.write_text(json.dumps(settings))
     token, port = secrets.token_hex(16), _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),   # no user kernelspec shadows this venv's
            "IPYTHONDIR": str(tmp_path / "ipython"),
            "PATH": f"{lab_exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log_path = tmp_path / "jupyterlab.log"
