@@ -486,7 +486,7 @@ def train(block_cls, warmup_steps, steps, lr=1e-2, seed=1):
 
 
 start = time.perf_counter()
-steps = 30 if PROFILE == "ci" else 120
+steps = 16 if PROFILE == "ci" else 120
 runs = {(cls.__name__, warmup): train(cls, warmup, steps)
         for cls in (PreNormBlock, PostNormBlock) for warmup in (0, steps // 4)}
 smooth = 5
