@@ -24,7 +24,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.base import CheckFailed, Item, LabChecks, assert_tensor_close, close, describe
+from autograder.checks.base import (
+    CheckFailed,
+    Item,
+    LabChecks,
+    assert_tensor_close,
+    close,
+    describe,
+)
 from autograder.probes import Call, Ref
 from solutions import norms as reference
 
@@ -326,47 +333,56 @@ def _post(x, attn=_ATTN, ffn=_FFN, n1=_NORM1, n2=_NORM2):
     return n2(x + ffn(x))
 
 
+# Wrong wirings a student writes, each as (first step x -> h, second step h -> output, message).
 _PRE_MISTAKES = [
-    (lambda x: _post(x), "this is the post-norm wiring; PreNormBlock normalizes each sublayer's input: x + attn(norm1(x))"),
-    (lambda x: (lambda h: h + _FFN(_NORM2(h)))(_ATTN(_NORM1(x))),
+    (lambda x: _NORM1(x + _ATTN(x)), lambda h: _NORM2(h + _FFN(h)),
+     "this is the post-norm wiring; PreNormBlock normalizes each sublayer's input: x + attn(norm1(x))"),
+    (lambda x: _ATTN(_NORM1(x)), lambda h: h + _FFN(_NORM2(h)),
      "the residual connection around attn is missing: x = x + attn(norm1(x))"),
-    (lambda x: (lambda h: _FFN(_NORM2(h)))(x + _ATTN(_NORM1(x))),
+    (lambda x: x + _ATTN(_NORM1(x)), lambda h: _FFN(_NORM2(h)),
      "the residual connection around ffn is missing: x = x + ffn(norm2(x))"),
-    (lambda x: (lambda h: h + _FFN(_NORM2(h)))(_NORM1(x) + _ATTN(_NORM1(x))),
+    (lambda x: _NORM1(x) + _ATTN(_NORM1(x)), lambda h: h + _FFN(_NORM2(h)),
      "the residual adds the normalized x; add the un-normalized input: x + attn(norm1(x))"),
-    (lambda x: (lambda h: _NORM2(h) + _FFN(_NORM2(h)))(x + _ATTN(_NORM1(x))),
+    (lambda x: x + _ATTN(_NORM1(x)), lambda h: _NORM2(h) + _FFN(_NORM2(h)),
      "the second residual adds the normalized x; add the un-normalized input: x + ffn(norm2(x))"),
-    (lambda x: (lambda h: h + _NORM2(_FFN(h)))(x + _NORM1(_ATTN(x))),
+    (lambda x: x + _NORM1(_ATTN(x)), lambda h: h + _NORM2(_FFN(h)),
      "the norms are applied to the sublayers' outputs; pre-norm applies them to the inputs: x + attn(norm1(x))"),
-    (lambda x: (lambda h: h + _FFN(_NORM2(h)))(x + _NORM1(_ATTN(x))),
+    (lambda x: x + _NORM1(_ATTN(x)), lambda h: h + _FFN(_NORM2(h)),
      "norm1 is applied to attn's output; pre-norm applies it to attn's input: x + attn(norm1(x))"),
-    (lambda x: (lambda h: h + _NORM2(_FFN(h)))(x + _ATTN(_NORM1(x))),
+    (lambda x: x + _ATTN(_NORM1(x)), lambda h: h + _NORM2(_FFN(h)),
      "norm2 is applied to ffn's output; pre-norm applies it to ffn's input: x + ffn(norm2(x))"),
-    (lambda x: _pre(x, n1=_NORM2, n2=_NORM1), "norm1 and norm2 are swapped: norm1 goes before attn, norm2 before ffn"),
-    (lambda x: _pre(x, n2=_NORM1), "the ffn sublayer uses norm1; each sublayer has its own norm (norm2 before ffn)"),
-    (lambda x: _pre(x, n1=_NORM2), "the attn sublayer uses norm2; each sublayer has its own norm (norm1 before attn)"),
-    (lambda x: _pre(x, attn=_FFN, ffn=_ATTN), "ffn runs before attn; attention comes first"),
+    (lambda x: x + _ATTN(_NORM2(x)), lambda h: h + _FFN(_NORM1(h)),
+     "norm1 and norm2 are swapped: norm1 goes before attn, norm2 before ffn"),
+    (lambda x: x + _ATTN(_NORM1(x)), lambda h: h + _FFN(_NORM1(h)),
+     "the ffn sublayer uses norm1; each sublayer has its own norm (norm2 before ffn)"),
+    (lambda x: x + _ATTN(_NORM2(x)), lambda h: h + _FFN(_NORM2(h)),
+     "the attn sublayer uses norm2; each sublayer has its own norm (norm1 before attn)"),
+    (lambda x: x + _FFN(_NORM1(x)), lambda h: h + _ATTN(_NORM2(h)), "ffn runs before attn; attention comes first"),
 ]
 
 _POST_MISTAKES = [
-    (lambda x: _pre(x), "this is the pre-norm wiring; PostNormBlock normalizes after each residual sum: norm1(x + attn(x))"),
-    (lambda x: (lambda h: _NORM2(h + _FFN(h)))(_NORM1(_ATTN(x))),
+    (lambda x: x + _ATTN(_NORM1(x)), lambda h: h + _FFN(_NORM2(h)),
+     "this is the pre-norm wiring; PostNormBlock normalizes after each residual sum: norm1(x + attn(x))"),
+    (lambda x: _NORM1(_ATTN(x)), lambda h: _NORM2(h + _FFN(h)),
      "the residual connection around attn is missing: x = norm1(x + attn(x))"),
-    (lambda x: (lambda h: _NORM2(_FFN(h)))(_NORM1(x + _ATTN(x))),
+    (lambda x: _NORM1(x + _ATTN(x)), lambda h: _NORM2(_FFN(h)),
      "the residual connection around ffn is missing: x = norm2(x + ffn(x))"),
-    (lambda x: (lambda h: h + _NORM2(_FFN(h)))(x + _NORM1(_ATTN(x))),
-     "the norms are applied to the sublayers' outputs before the residual sums; apply them to the sums: "
-     "norm1(x + attn(x)), norm2(x + ffn(x))"),
-    (lambda x: (lambda h: _NORM2(h + _FFN(h)))(x + _NORM1(_ATTN(x))),
+    (lambda x: x + _NORM1(_ATTN(x)), lambda h: h + _NORM2(_FFN(h)),
+     ("the norms are applied to the sublayers' outputs before the residual sums; apply them to the sums: "
+      "norm1(x + attn(x)), norm2(x + ffn(x))")),
+    (lambda x: x + _NORM1(_ATTN(x)), lambda h: _NORM2(h + _FFN(h)),
      "norm1 is applied to attn's output before the residual sum; apply it to the sum: norm1(x + attn(x))"),
-    (lambda x: (lambda h: h + _NORM2(_FFN(h)))(_NORM1(x + _ATTN(x))),
+    (lambda x: _NORM1(x + _ATTN(x)), lambda h: h + _NORM2(_FFN(h)),
      "norm2 is applied to ffn's output before the residual sum; apply it to the sum: norm2(x + ffn(x))"),
-    (lambda x: (lambda h: h + _FFN(h))(_NORM1(x + _ATTN(x))),
+    (lambda x: _NORM1(x + _ATTN(x)), lambda h: h + _FFN(h),
      "norm2 is not applied after the second residual sum: x = norm2(x + ffn(x))"),
-    (lambda x: _post(x, n1=_NORM2, n2=_NORM1), "norm1 and norm2 are swapped: norm1 follows attn, norm2 follows ffn"),
-    (lambda x: _post(x, n2=_NORM1), "the ffn sublayer uses norm1; each sublayer has its own norm (norm2 after ffn)"),
-    (lambda x: _post(x, n1=_NORM2), "the attn sublayer uses norm2; each sublayer has its own norm (norm1 after attn)"),
-    (lambda x: _post(x, attn=_FFN, ffn=_ATTN), "ffn runs before attn; attention comes first"),
+    (lambda x: _NORM2(x + _ATTN(x)), lambda h: _NORM1(h + _FFN(h)),
+     "norm1 and norm2 are swapped: norm1 follows attn, norm2 follows ffn"),
+    (lambda x: _NORM1(x + _ATTN(x)), lambda h: _NORM1(h + _FFN(h)),
+     "the ffn sublayer uses norm1; each sublayer has its own norm (norm2 after ffn)"),
+    (lambda x: _NORM2(x + _ATTN(x)), lambda h: _NORM2(h + _FFN(h)),
+     "the attn sublayer uses norm2; each sublayer has its own norm (norm1 after attn)"),
+    (lambda x: _NORM1(x + _FFN(x)), lambda h: _NORM2(h + _ATTN(h)), "ffn runs before attn; attention comes first"),
 ]
 
 
@@ -402,8 +418,8 @@ class _Wiring(Item):
             expected = self.wiring(x64)
             tol = ctx.tolerance(x.dtype)
             if isinstance(got, torch.Tensor) and got.shape == expected.shape and not close(got, expected, tol):
-                for mistake, message in self.mistakes:
-                    if close(got, mistake(x64), tol):
+                for first, second, message in self.mistakes:
+                    if close(got, second(first(x64)), tol):
                         raise CheckFailed(f"{self.cls}: {message} ({where})")
                 error = (got.double() - expected).abs().max().item() if torch.isfinite(got).all() else float("nan")
                 raise CheckFailed(f"{self.cls}: with attn, ffn, norm1 and norm2 replaced by known functions, the "
@@ -583,7 +599,7 @@ def _rebuild(kind, seed, d, h, ff, depth):
     """The blocks of ``_grad_blocks_expr``, here, in float64; the caller's random state is left alone."""
     env = {"torch": torch, "nn": torch.nn, "A": (seed, torch.zeros((), dtype=torch.float64), d, h, ff, depth)}
     with torch.random.fork_rng(devices=[]):
-        return eval(_grad_blocks_expr(kind), env)   # noqa: S307 - our own text
+        return eval(_grad_blocks_expr(kind), env)   # our own text, never a student's
 
 
 def _grad_norm_variants(blocks, x):
