@@ -245,7 +245,9 @@ for batch_name, shift in [("batch A", 0.0), ("batch B", 5.0)]:
 # First a sublayer: `nn.MultiheadAttention` takes (query, key, value) and
 # returns a pair. Wrap it so that `SelfAttention(d_model, n_heads, dropout)(x)`
 # takes one tensor (batch, seq, d_model) and returns one of the same shape
-# (use `batch_first=True`). The blocks need it; it is checked through them.
+# (use `batch_first=True`). The blocks need it, so write it first: until it
+# is written, building a block raises NotImplementedError, and the checks of
+# the blocks report the block as not written. It is graded through them.
 
 # %% reglab="solution" functions=["SelfAttention"]
 
