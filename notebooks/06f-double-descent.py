@@ -42,7 +42,6 @@
 # modify the inputs. A function that breaks a rule loses that item's points.
 
 # %%
-import math
 import os
 import time
 
@@ -70,9 +69,22 @@ print("running on", DEVICE, "in profile", PROFILE)
 # size matters. The cell below is the paper's recipe, written in torch with
 # an explicit generator, so the data set is the same on every machine.
 #
-# If you have the `mnist1d` package or scikit-learn installed, `load_data`
-# can also give you the original MNIST-1D or scikit-learn's 8x8 digits; the
-# lab itself always uses the generator.
+# The lab always uses this generator (no download, the same data on every
+# machine). To try the original data afterwards, in a cell of your own: with
+# `pip install mnist1d`,
+#
+# ```python
+# from mnist1d.data import get_dataset_args, make_dataset
+# data = make_dataset(get_dataset_args())
+# x_all = torch.tensor(data["x"], dtype=torch.float32); labels_all = torch.tensor(data["y"])
+# x_all = (x_all - x_all.mean()) / x_all.std()
+# ```
+#
+# or scikit-learn's 8x8 digits (64 inputs, 1797 samples):
+# `from sklearn.datasets import load_digits; digits = load_digits()`, then
+# `x_all = torch.tensor(digits.data, dtype=torch.float32)`, standardized the
+# same way, and `labels_all = torch.tensor(digits.target)`. Then rerun the
+# cells from section 1's regression task on.
 
 # %%
 MNIST1D_TEMPLATES = [            # the ten 1-D digits of the MNIST-1D paper, 12 points each
@@ -137,33 +149,9 @@ def make_mnist1d(n_samples, generator, length=40, padding=(36, 60), scale_coeff=
     return ((x - x.mean()) / x.std()).float(), labels
 
 
-def load_data(n_samples, generator, source="generator"):
-    """(x, labels) from the MNIST-1D generator above, or, if installed, the mnist1d package or sklearn's digits."""
-    if source == "mnist1d":
-        try:
-            from mnist1d.data import get_dataset_args, make_dataset
-            args = get_dataset_args()
-            args.num_samples = max(n_samples, 10)
-            data = make_dataset(args)
-            x = torch.tensor(data["x"], dtype=torch.float32)[:n_samples]
-            return (x - x.mean()) / x.std(), torch.tensor(data["y"])[:n_samples]
-        except ImportError:
-            print("mnist1d is not installed (pip install mnist1d); using the generator")
-    if source == "digits":
-        try:
-            from sklearn.datasets import load_digits
-            digits = load_digits()
-            order = torch.randperm(len(digits.target), generator=generator)[:n_samples]
-            x = torch.tensor(digits.data, dtype=torch.float32)[order]
-            return (x - x.mean()) / x.std(), torch.tensor(digits.target)[order]
-        except ImportError:
-            print("scikit-learn is not installed; using the generator")
-    return make_mnist1d(n_samples, generator)
-
-
 data_generator = torch.Generator().manual_seed(2020)
 start = time.perf_counter()
-x_all, labels_all = load_data(1200, data_generator)
+x_all, labels_all = make_mnist1d(1200, data_generator)
 print(f"{len(x_all)} signals of {x_all.shape[1]} points in {time.perf_counter() - start:.2f} s")
 
 fig, axes = plt.subplots(1, 10, figsize=(14, 1.8), sharey=True)
