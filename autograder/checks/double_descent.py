@@ -41,8 +41,15 @@ import math
 import torch
 from scipy import stats
 
-from autograder.checks.base import (CheckFailed, Item, LabChecks, assert_tensor_close, close,
-                                    describe, unpack)
+from autograder.checks.base import (
+    CheckFailed,
+    Item,
+    LabChecks,
+    assert_tensor_close,
+    close,
+    describe,
+    unpack,
+)
 from autograder.probes import Call, Gen
 from solutions import double_descent as reference
 
@@ -300,7 +307,7 @@ def _test_errors(value, widths):
 
 
 def _curve_call(call_id, widths, data, *, lam, seeds, seed, note):
-    return Call(call_id, CURVE, (widths, *data), {"lam": lam, "seeds": seeds, "generator": Gen(seed)}, note=note)
+    return Call(call_id, CURVE, (list(widths), *data), {"lam": lam, "seeds": seeds, "generator": Gen(seed)}, note=note)
 
 
 class CurveRows(Item):
@@ -345,7 +352,7 @@ class CurvePeak(Item):
     title = "min-norm test error peaks at width ~ N; away from the peak it matches the reference"
 
     n, d, seeds = 40, 10, 3
-    widths = [4, 10, 20, 30, 36, 40, 44, 50, 60, 80, 160, 240]
+    widths = (4, 10, 20, 30, 36, 40, 44, 50, 60, 80, 160, 240)
     far = (160, 240)            # widths whose test error is compared with the reference's
 
     def calls(self, gen):
@@ -356,7 +363,7 @@ class CurvePeak(Item):
 
     def judge(self, outcomes, ctx):
         errors = _test_errors(outcomes[self.id].value, self.widths)
-        where = f"lam=0, N = {self.n} training samples, {self.seeds} seeds, widths {self.widths}"
+        where = f"lam=0, N = {self.n} training samples, {self.seeds} seeds, widths {list(self.widths)}"
         generator = torch.Generator().manual_seed(self.reference_seed)
         expected = reference.test_error_curve(self.far, *(t.double() for t in self.data), seeds=self.seeds,
                                               generator=generator)
@@ -381,7 +388,7 @@ class CurveRidge(Item):
     title = "ridge (lam > 0) flattens the peak"
 
     n, d, seeds, lam = 40, 10, 3, 1.0
-    widths = [10, 30, 40, 50, 160]
+    widths = (10, 30, 40, 50, 160)
 
     def calls(self, gen):
         data = _teacher(gen, self.n, self.d, 300, 2, torch.float32)
@@ -394,7 +401,7 @@ class CurveRidge(Item):
     def judge(self, outcomes, ctx):
         min_norm = _test_errors(outcomes[f"{self.id}/min_norm"].value, self.widths)
         ridged = _test_errors(outcomes[f"{self.id}/ridge"].value, self.widths)
-        where = f"N = {self.n} training samples, widths {self.widths}, the same generator seed for both curves"
+        where = f"N = {self.n} training samples, widths {list(self.widths)}, the same generator seed for both curves"
         if not max(min_norm) > 3 * max(min_norm[0], min_norm[-1]):
             raise CheckFailed(f"with lam=0 the test error shows no peak at width ~N = {self.n} for ridge to flatten; "
                               f"make the min-norm curve right first ({where})")

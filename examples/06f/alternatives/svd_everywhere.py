@@ -37,5 +37,5 @@ def test_error_curve(widths, x_train, y_train, x_test, y_test, lam=0.0, seeds=3,
             errors[seed, 0] = (phi[:n] @ w - y_train).pow(2).mean()
             errors[seed, 1] = (phi[n:] @ w - y_test).pow(2).mean()
         train_error, test_error = errors.mean(0).tolist()
-        rows.append(dict(width=width, train_error=train_error, test_error=test_error))
+        rows.append({"width": width, "train_error": train_error, "test_error": test_error})
     return rows
