@@ -11,6 +11,8 @@ locked (read-only in the release, restored at grading):
   one hidden-check item; an nbgrader test cell worth that item's points.
 * ``reglab="written" item="q_..." points=N`` (markdown): a written answer,
   graded by hand in formgrader; the cell text is the model answer.
+* ``reglab="profiles"``: an empty code cell that the build fills with the
+  lab's ``profiles`` from course.yml, as ``PROFILES = {...}`` (given, locked).
 """
 
 from __future__ import annotations
@@ -57,11 +59,31 @@ def _solution_source(module, names: list[str], where: str) -> str:
         if func is None:
             raise BuildError(f"{where}: {module.__name__} has no {name!r}")
         text = inspect.getsource(func)
-        if any(text.count(marker) != 1 for marker in SOLUTION_MARKERS):
+        # A class keeps its method signatures in the release: one pair per method body.
+        pairs = [text.count(marker) for marker in SOLUTION_MARKERS]
+        if pairs[0] != pairs[1] or pairs[0] == 0 or (pairs[0] > 1 and not inspect.isclass(func)):
             raise BuildError(f"{where}: {module.__name__}.{name} needs exactly one "
-                             f"'{SOLUTION_MARKERS[0]}' / '{SOLUTION_MARKERS[1]}' pair around its body")
+                             f"'{SOLUTION_MARKERS[0]}' / '{SOLUTION_MARKERS[1]}' pair around its body "
+                             "(a class: one pair around each method's body)")
         parts.append(text.rstrip("\n"))
     return "\n\n\n".join(parts)
+
+
+def _profiles_source(lab: Lab, width: int = 100) -> str:
+    """The lab's course.yml profiles as a Python dict literal, so the release needs no course.yml."""
+    lines = [f"# Written by the build from course.yml (labs: {lab.id}: profiles); change it there.",
+             "PROFILES = {"]
+    for name, settings in lab.profiles.items():
+        lines.append(f"    {name!r}: {{")
+        line = " " * 8
+        for key, value in settings.items():
+            item = f"{key!r}: {value!r}, "
+            if len(line) + len(item) > width and line.strip():
+                lines.append(line.rstrip())
+                line = " " * 8
+            line += item
+        lines += [line.rstrip(), "    },"]
+    return "\n".join(lines + ["}"])
 
 
 def build_notebook(lab: Lab) -> nbformat.NotebookNode:
@@ -94,6 +116,13 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
             grade_id = item_id
             points += items[item_id].points
             cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True, points=items[item_id].points)
+        elif role == "profiles":
+            if cell.cell_type != "code" or cell.source.strip() or lab.profiles is None:
+                raise BuildError(f"{where}: a profiles cell is an empty code cell, and course.yml gives the lab "
+                                 "profiles: {ci: {...}, cpu: {...}, gpu: {...}}")
+            cell.source = _profiles_source(lab)
+            grade_id = f"given_{index:02d}"
+            cell.metadata["nbgrader"] = _nbgrader(grade_id, locked=True)
         elif role == "written":
             if cell.cell_type != "markdown" or not item_id or not isinstance(item_points, (int, float)) or item_points <= 0:
                 raise BuildError(f"{where}: a written cell is a markdown cell with item=\"q_...\" points=N")
@@ -104,7 +133,7 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
             grade_id = f"given_{index:02d}"
             cell.metadata["nbgrader"] = _nbgrader(grade_id, locked=True)
         else:
-            raise BuildError(f"{where}: unknown reglab={role!r}; use solution, selfcheck or written")
+            raise BuildError(f"{where}: unknown reglab={role!r}; use solution, selfcheck, written or profiles")
         if grade_id in seen:
             raise BuildError(f"{where}: {grade_id!r} is used twice (first in cell {seen[grade_id]})")
         seen[grade_id] = index

@@ -66,6 +66,10 @@ class Budgets(_Strict):
     gpu: float = Field(gt=0)
 
 
+Setting = bool | int | float | str
+ProfileName = Literal["ci", "cpu", "gpu"]
+
+
 class Lab(_Strict):
     id: str
     title: str = Field(min_length=1)
@@ -75,6 +79,17 @@ class Lab(_Strict):
     release: dt.date
     due: dt.datetime
     budgets: Budgets
+    # Optional per-profile settings (data sizes, model, epochs...): the build
+    # writes them into the notebook's reglab="profiles" cell as PROFILES.
+    profiles: dict[ProfileName, dict[str, Setting | list[Setting]]] | None = None
+
+    @field_validator("profiles")
+    @classmethod
+    def _every_profile(cls, value):
+        missing = {"ci", "cpu", "gpu"} - set(value or {"ci", "cpu", "gpu"})
+        if missing:
+            raise ValueError(f"needs an entry for each profile; missing: {', '.join(sorted(missing))}")
+        return value
 
     @field_validator("id")
     @classmethod

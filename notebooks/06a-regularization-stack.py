@@ -1,0 +1,776 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lab 06a — The regularization stack on CIFAR-10
+#
+# Lecture 6, *Regularization in Deep Learning*. You put together the
+# regularizers a modern image classifier trains with — data augmentation
+# (random crops and flips, RandAugment, random erasing), decoupled weight
+# decay that spares biases and normalization parameters, label smoothing and
+# early stopping with best-weight restore — and sweep them on CIFAR-10:
+# weight decay × augmentation × label smoothing.
+#
+# **You will be able to**
+# 1. build label-preserving augmentation pipelines in the right order;
+# 2. set up AdamW with weight decay on the weights that should shrink, and
+#    explain why weight decay and L2 differ for Adam;
+# 3. stop training when the validation loss stops improving, and keep the
+#    best weights;
+# 4. run a small hyper-parameter sweep and read its results.
+#
+# **How this lab is graded.** Fill in every cell that says
+# `raise NotImplementedError()`. The *self-check* cells below each part test
+# one fixed example. Your grade comes from hidden checks that call your
+# functions with configurations, models and loss sequences you have not
+# seen, and compare the results with the reference; one of them runs a short
+# training with your sweep. The written questions at the end are graded by
+# hand.
+#
+# **Profiles.** The same notebook runs in three sizes, chosen by the
+# environment variable `REGLAB_PROFILE`: `ci` (seconds; generated images if
+# CIFAR-10 is not on disk), `cpu` (a laptop: a few thousand real images, a
+# small CNN) and `gpu` (all 50,000 images, a ResNet, mixed precision). Without
+# it: `gpu` if there is a CUDA device, else `cpu` if CIFAR-10 is on disk,
+# else `ci`. Grading runs in `ci`.
+
+# %% tags=["helpers"]
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+from torchvision.transforms import v2 as T
+
+try:
+    import ipywidgets  # noqa: F401  (only for a widget progress bar in Jupyter)
+    from tqdm.auto import tqdm
+except ImportError:
+    from tqdm import tqdm
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)       # per-channel mean and std of the CIFAR-10 training images
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+DATA_ROOT = Path(os.environ.get("REGLAB_DATA", "data"))
+print("running on", DEVICE, "| torch", torch.__version__, "| torchvision", torchvision.__version__)
+
+# %% [markdown]
+# ## 0. Profile and data
+#
+# The table below comes from the course configuration: how many images each
+# profile uses, which network, how many epochs at most, and the grid the
+# sweep covers. Read it; do not change it (set `REGLAB_PROFILE` instead).
+
+# %% reglab="profiles" tags=["helpers"]
+
+# %% [markdown]
+# CIFAR-10 is looked for under `DATA_ROOT` (the environment variable
+# `REGLAB_DATA`, else `./data`), either as torchvision's
+# `cifar-10-batches-py/` folder or as an image-folder tree
+# `train/<class>/*.png`, `test/<class>/*.png`. The `cpu` and `gpu` profiles
+# download it there with `torchvision.datasets.CIFAR10(download=True)` if it
+# is missing. The `ci` profile never downloads: without CIFAR-10 on disk it
+# draws a learnable CIFAR-shaped set of striped patterns and says so.
+
+# %% tags=["helpers"]
+def find_cifar(root):
+    """('batches', folder) or ('imagefolder', folder) for a CIFAR-10 copy under ``root``, else None."""
+    if (root / "cifar-10-batches-py" / "data_batch_1").is_file():
+        return "batches", root
+    if all((root / split).is_dir() and any((root / split).glob("*/*.png")) for split in ("train", "test")):
+        return "imagefolder", root
+    return None
+
+
+def read_imagefolder(folder):
+    """uint8 images (N, 3, 32, 32) and labels from ``folder/<class>/*.png``, classes in CIFAR-10 order."""
+    images, labels = [], []
+    for label, name in enumerate(CLASSES):
+        for path in sorted((folder / name).glob("*.png")):
+            images.append(torchvision.io.decode_image(torchvision.io.read_file(str(path)),
+                                                      mode=torchvision.io.ImageReadMode.RGB))
+            labels.append(label)
+    if not images:
+        raise FileNotFoundError(f"no PNG images under {folder}/<class>/ for the classes {', '.join(CLASSES)}")
+    return torch.stack(images), torch.tensor(labels)
+
+
+def read_cifar_batches(root, train, download=False):
+    """uint8 images (N, 3, 32, 32) and labels from torchvision's CIFAR10 (no PIL needed)."""
+    dataset = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
+    return torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(dataset.targets)
+
+
+def synthetic_cifar(n, seed):
+    """``n`` generated 32x32 colour images in 10 classes, and their labels.
+
+    A class is a striped pattern: one of 5 orientations x 2 stripe widths, in
+    one of 5 pairs of colours (each pair shared by two classes), at a random
+    phase and contrast, slightly rotated, with pixel noise. Crops, flips and
+    RandAugment keep the class, so augmentation and regularization behave
+    here roughly as on real images.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=gen)
+    palette = torch.tensor([[0.9, 0.2, 0.2], [0.2, 0.6, 0.9], [0.3, 0.8, 0.3], [0.9, 0.8, 0.2], [0.6, 0.3, 0.8]])
+    angle = (labels % 5) * (math.pi / 5) + 0.2 * torch.randn(n, generator=gen)
+    cycles = torch.where(labels < 5, 2.5, 4.0) * (1 + 0.15 * torch.randn(n, generator=gen))
+    phase = 2 * math.pi * torch.rand(n, generator=gen)
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    along = xs * angle.cos()[:, None, None] + ys * angle.sin()[:, None, None]
+    stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * cycles[:, None, None] * along / 32 + phase[:, None, None])
+    contrast = 0.3 + 0.7 * torch.rand(n, 1, 1, 1, generator=gen)
+    pair = labels // 2
+    first, second = palette[pair][:, :, None, None], palette[(pair + 2) % 5][:, :, None, None] * 0.6
+    images = second + contrast * stripes[:, None] * (first - second)
+    images = images + 0.2 * torch.randn(n, 3, 32, 32, generator=gen)
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+
+def missing_data_error(root, why):
+    return FileNotFoundError(
+        f"CIFAR-10 is not under {root.resolve()} and could not be downloaded ({why}). Fix it one of three ways:\n"
+        f"  1. connect to the internet and run this cell again: torchvision downloads it (170 MB) to {root};\n"
+        f"  2. put a copy there yourself, as {root}/cifar-10-batches-py/ (the 'python version' from "
+        "https://www.cs.toronto.edu/~kriz/cifar.html) or as an image-folder tree train/<class>/*.png and "
+        "test/<class>/*.png; or set REGLAB_DATA to the folder that holds one;\n"
+        "  3. run the quick profile on generated images: set REGLAB_PROFILE=ci before starting Jupyter.")
+
+
+def load_splits(profile, root=DATA_ROOT):
+    """Train / validation / test splits as uint8 image tensors and labels, sized by the profile.
+
+    The validation images are held out of the training images; the test
+    images are used once, at the end, for the chosen configuration.
+    """
+    found = find_cifar(root)
+    if found is None and profile["data"] == "download":
+        try:
+            read_cifar_batches(root, train=True, download=True)
+            found = ("batches", root)
+        except Exception as exc:  # noqa: BLE001 - no network, a proxy, a full disk...
+            raise missing_data_error(root, f"{type(exc).__name__}: {exc}") from None
+    if found is None:
+        n = profile["n_train"] + profile["n_val"] + profile["n_test"]
+        images, labels = synthetic_cifar(n, seed=0)
+        source = f"{n} generated images (no CIFAR-10 under {root.resolve()})"
+        train = images[:-profile["n_test"]], labels[:-profile["n_test"]]
+        test = images[-profile["n_test"]:], labels[-profile["n_test"]:]
+    else:
+        kind, folder = found
+        read = ((lambda train: read_cifar_batches(folder, train)) if kind == "batches"
+                else (lambda train: read_imagefolder(folder / ("train" if train else "test"))))
+        train, test = read(True), read(False)
+        source = f"CIFAR-10 from {folder.resolve()} ({kind})"
+    order = torch.randperm(len(train[1]), generator=torch.Generator().manual_seed(0))
+    n_val = profile["n_val"]
+    n_train = profile["n_train"] or len(order) - n_val
+    n_test = profile["n_test"] or len(test[1])
+    if n_val + n_train > len(order):
+        raise ValueError(f"the profile asks for {n_train} + {n_val} training images; {source} has {len(order)}")
+    val_index, train_index = order[:n_val], order[n_val:n_val + n_train]
+    where = DEVICE if profile["data_on_device"] else "cpu"
+    splits = {"train": (train[0][train_index], train[1][train_index]),
+              "val": (train[0][val_index], train[1][val_index]),
+              "test": (test[0][:n_test], test[1][:n_test])}
+    return {name: (x.to(where), y.to(where)) for name, (x, y) in splits.items()}, source
+
+
+def default_profile():
+    """gpu with a CUDA device; else cpu if CIFAR-10 is on disk; else ci."""
+    if torch.cuda.is_available():
+        return "gpu"
+    return "cpu" if find_cifar(DATA_ROOT) else "ci"
+
+
+PROFILE_NAME = os.environ.get("REGLAB_PROFILE") or default_profile()
+if PROFILE_NAME not in PROFILES:
+    raise ValueError(f"REGLAB_PROFILE={PROFILE_NAME!r}; use one of {', '.join(PROFILES)}")
+P = PROFILES[PROFILE_NAME]
+if P["threads"]:
+    torch.set_num_threads(P["threads"])     # ci: one thread, as graded (several notebooks share the machine)
+SPLITS, DATA_SOURCE = load_splits(P)
+print(f"profile {PROFILE_NAME}: {DATA_SOURCE}")
+print("  " + ", ".join(f"{name} {len(y)}" for name, (_, y) in SPLITS.items()),
+      f"| model {P['model']} (width {P['width']}) | at most {P['max_epochs']} epochs")
+
+# %% [markdown]
+# ## 1. One configuration, `cfg`
+#
+# Every function you write takes its settings from one small object. Hidden
+# checks build their own `cfg` with the same attribute names (sometimes as a
+# `types.SimpleNamespace`), so read the settings from `cfg` and nowhere else.
+#
+# | field | meaning |
+# |---|---|
+# | `lr` | AdamW learning rate |
+# | `weight_decay` | decoupled weight decay of the Linear / Conv weights |
+# | `randaugment`, `num_ops`, `magnitude` | add `RandAugment(num_ops, magnitude)` to the training transform |
+# | `erasing` | probability of `RandomErasing` (0 = leave it out) |
+# | `label_smoothing` | ε of the label-smoothed cross entropy |
+# | `patience`, `min_delta` | early stopping: epochs without an improvement larger than `min_delta` |
+
+# %% tags=["helpers"]
+@dataclass
+class Config:
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    randaugment: bool = True
+    num_ops: int = 2
+    magnitude: int = 9
+    erasing: float = 0.25
+    label_smoothing: float = 0.1
+    patience: int = 3
+    min_delta: float = 0.0
+
+
+# %% [markdown]
+# ## 2. Augmentation pipelines
+#
+# Images reach the transforms as `uint8` tensors of shape `(3, 32, 32)` (or a
+# small group of them, `(G, 3, 32, 32)`). Use `torchvision.transforms.v2`
+# (imported as `T`). Write
+#
+# * `build_train_transform(cfg)`: `T.RandomCrop(32, padding=4)` (or
+#   `T.RandomResizedCrop(32)`), `T.RandomHorizontalFlip()`,
+#   `T.RandAugment(num_ops=cfg.num_ops, magnitude=cfg.magnitude)` only when
+#   `cfg.randaugment`, then `T.ToDtype(torch.float32, scale=True)`, then
+#   `T.RandomErasing(p=cfg.erasing)` only when `cfg.erasing > 0`, and
+#   `T.Normalize(CIFAR_MEAN, CIFAR_STD)` last, all in one `T.Compose`.
+# * `build_eval_transform(cfg)`: to float and normalize, nothing random.
+#
+# **Order matters.** RandAugment's colour operations (posterize, solarize,
+# equalize) are defined on 8-bit pixels, so they come before the conversion
+# to float; `scale=True` maps 0…255 to 0…1, which is what the mean and std
+# are for. Random erasing paints a patch on the float image (value 0 before
+# normalization), and normalization comes last so every pixel — erased or
+# not — is standardized the same way.
+
+# %% reglab="solution" functions=["build_train_transform", "build_eval_transform"]
+
+# %% [markdown]
+# **Self-check: the training pipeline** (kinds, order and settings).
+
+# %% reglab="selfcheck" item="train_transform"
+tf = build_train_transform(Config(randaugment=True, num_ops=3, magnitude=7, erasing=0.5))
+kinds = [type(t).__name__ for t in tf.transforms]
+assert kinds == ["RandomCrop", "RandomHorizontalFlip", "RandAugment", "ToDtype", "RandomErasing", "Normalize"], kinds
+assert (tf.transforms[2].num_ops, tf.transforms[2].magnitude) == (3, 7) and tf.transforms[4].p == 0.5
+kinds = [type(t).__name__ for t in build_train_transform(Config(randaugment=False, erasing=0.0)).transforms]
+assert kinds == ["RandomCrop", "RandomHorizontalFlip", "ToDtype", "Normalize"], kinds
+out = tf(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
+assert out.dtype == torch.float32 and out.shape == (3, 32, 32) and out.abs().max() < 5, (out.dtype, out.shape)
+print("train_transform: OK")
+
+# %% [markdown]
+# **Self-check: the evaluation pipeline is deterministic.**
+
+# %% reglab="selfcheck" item="eval_transform"
+image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+tf = build_eval_transform(Config())
+torch.testing.assert_close(tf(image), tf(image))
+expected = (image.float() / 255 - torch.tensor(CIFAR_MEAN)[:, None, None]) / torch.tensor(CIFAR_STD)[:, None, None]
+torch.testing.assert_close(tf(image), expected)
+print("eval_transform: OK")
+
+# %% [markdown]
+# What the network sees: eight training images, each drawn through your
+# training transform five times (normalization undone for display).
+
+# %%
+def show_augmentations(images, transform, repeats=5):
+    fig, axes = plt.subplots(len(images), repeats + 1, figsize=(1.3 * (repeats + 1), 1.3 * len(images)))
+    mean, std = torch.tensor(CIFAR_MEAN)[:, None, None], torch.tensor(CIFAR_STD)[:, None, None]
+    for row, image in zip(axes, images):
+        row[0].imshow(image.permute(1, 2, 0).cpu())
+        for ax in row[1:]:
+            ax.imshow((transform(image.cpu()) * std + mean).clamp(0, 1).permute(1, 2, 0))
+        for ax in row:
+            ax.axis("off")
+    axes[0, 0].set_title("original", fontsize=8)
+    plt.tight_layout()
+    plt.show()
+
+
+show_augmentations(SPLITS["train"][0][:8], build_train_transform(Config()))
+
+# %% [markdown]
+# ## 3. Weight decay, done right
+#
+# With plain SGD, adding $\frac{\lambda}{2}\lVert w\rVert^2$ to the loss
+# (L2 regularization) and shrinking the weights by $\eta\lambda w$ each step
+# (weight decay) are the same update. With Adam they are not: the L2
+# gradient $\lambda w$ is divided by Adam's running RMS of the gradient, so
+# weights with large gradients are barely regularized. **AdamW** decouples
+# the decay from the adaptive step: $w \leftarrow w - \eta\,(\hat m/(\sqrt{\hat v}+\epsilon) + \lambda w)$.
+#
+# Decay only the weights of Linear and Conv layers. Biases shift a unit and
+# normalization scales and shifts set the size of a normalized activation;
+# shrinking them towards zero does not limit what the network can represent,
+# it only fights the normalization (a BatchNorm'd layer's output does not
+# depend on the scale of the weights before it). Embedding tables are
+# left alone too.
+#
+# Write `param_groups(model, weight_decay)`: two dicts, `{"params": [...],
+# "weight_decay": weight_decay}` and `{"params": [...], "weight_decay": 0.0}`,
+# every trainable parameter exactly once (walk `model.modules()` and use
+# `isinstance`). Then `make_optimizer(model, cfg)`: `torch.optim.AdamW` on
+# those groups with `lr=cfg.lr`.
+
+# %% reglab="solution" functions=["param_groups", "make_optimizer"]
+
+# %% [markdown]
+# **Self-check: which parameters decay.**
+
+# %% reglab="selfcheck" item="param_groups"
+net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+groups = param_groups(net, 0.1)
+names = {id(p): name for name, p in net.named_parameters()}
+by_decay = {group["weight_decay"]: sorted(names[id(p)] for p in group["params"]) for group in groups}
+assert len(groups) == 2 and by_decay == {0.1: ["0.weight", "3.weight"], 0.0: ["0.bias", "1.bias", "1.weight", "3.bias"]}, by_decay
+print("param_groups: OK")
+
+# %% [markdown]
+# **Self-check: the optimizer.**
+
+# %% reglab="selfcheck" item="optimizer"
+optimizer = make_optimizer(net, Config(lr=0.01, weight_decay=0.2))
+assert type(optimizer) is torch.optim.AdamW, type(optimizer)
+assert sorted((g["weight_decay"], len(g["params"])) for g in optimizer.param_groups) == [(0.0, 4), (0.2, 2)]
+assert all(g["lr"] == 0.01 for g in optimizer.param_groups)
+print("optimizer: OK")
+
+# %% [markdown]
+# ## 4. Label smoothing
+#
+# Label smoothing trains against the target $(1-\varepsilon)\,\text{one-hot}
+# + \varepsilon/K$: the network is never asked for infinite confidence, so its
+# logits stay bounded and its probabilities better calibrated. Write
+# `make_criterion(cfg)`: an `nn.CrossEntropyLoss` with
+# `label_smoothing=cfg.label_smoothing`.
+
+# %% reglab="solution" functions=["make_criterion"]
+
+# %% [markdown]
+# **Self-check: the smoothed loss of a confident right answer is not zero.**
+
+# %% reglab="selfcheck" item="criterion"
+logits, target = torch.tensor([[20.0, 0.0, 0.0, 0.0]]), torch.tensor([0])
+smooth = make_criterion(Config(label_smoothing=0.2))
+expected = -(0.8 + 0.2 / 4) * torch.log_softmax(logits, 1)[0, 0] - 0.2 / 4 * torch.log_softmax(logits, 1)[0, 1:].sum()
+torch.testing.assert_close(smooth(logits, target), expected)
+assert make_criterion(Config(label_smoothing=0.0))(logits, target) < 1e-6
+print("criterion: OK")
+
+# %% [markdown]
+# ## 5. Early stopping
+#
+# Validation loss falls, then rises as the network starts to fit noise in
+# the training set. Early stopping watches it: an epoch **improves** if its
+# loss is below `best_loss - min_delta` (strictly); after `patience` epochs
+# in a row without an improvement, stop, and put back the weights of the
+# best epoch.
+#
+# Write `EarlyStopping(patience, min_delta=0.0)` with
+# * `step(val_loss, model) -> bool`, called once per epoch; True means stop;
+# * attributes `best_loss` and `best_epoch` (the first call to `step` is
+#   epoch 1);
+# * a **copy** of the best weights, taken on every improvement — cloned
+#   tensors, not `model.state_dict()` itself, whose tensors are the live
+#   parameters and keep changing;
+# * `restore(model)`, which loads that copy back.
+
+# %% reglab="solution" functions=["EarlyStopping"]
+
+# %% [markdown]
+# **Self-check: when it stops, and which epoch it remembers.**
+
+# %% reglab="selfcheck" item="early_stopping"
+stopper = EarlyStopping(patience=2, min_delta=0.05)
+losses = [1.0, 0.8, 0.78, 0.79, 0.7]          # 0.78 improves by less than min_delta
+flags = [stopper.step(loss, nn.Linear(1, 1)) for loss in losses[:4]]
+assert flags == [False, False, False, True], flags
+assert (stopper.best_epoch, stopper.best_loss) == (2, 0.8), (stopper.best_epoch, stopper.best_loss)
+print("early_stopping: OK")
+
+# %% [markdown]
+# **Self-check: restore brings back the best epoch's weights.**
+
+# %% reglab="selfcheck" item="early_stopping_restore"
+layer = nn.Linear(2, 1)
+stopper = EarlyStopping(patience=3)
+for epoch, loss in enumerate([0.9, 0.5, 0.6, 0.7], start=1):
+    with torch.no_grad():
+        layer.weight.fill_(epoch)                 # in place, as an optimizer step is
+    stopper.step(loss, layer)
+with torch.no_grad():
+    layer.weight.fill_(-1.0)
+stopper.restore(layer)
+assert torch.all(layer.weight == 2.0), layer.weight
+print("early_stopping_restore: OK")
+
+# %% [markdown]
+# ## 6. The epoch loops
+#
+# `train_one_epoch(model, loader, optimizer, criterion, device)`: training
+# mode, one pass over the loader (move each batch to `device`; zero the
+# gradients, forward, loss, backward, step), and return the mean loss per
+# **sample** as a Python float (the last batch may be smaller; weight each
+# batch's mean loss by its size). `evaluate(model, loader, criterion,
+# device) -> (loss, accuracy)`: eval mode (dropout off, BatchNorm on its
+# running statistics), no gradients, mean loss per sample and the fraction
+# of correct predictions (0…1), both Python floats.
+
+# %% reglab="solution" functions=["train_one_epoch", "evaluate"]
+
+# %% [markdown]
+# **Self-check: one epoch of SGD on a linear model, against a loop written out here.**
+
+# %% reglab="selfcheck" item="train_one_epoch"
+torch.manual_seed(0)
+xs, ys = torch.randn(10, 5), torch.randint(0, 3, (10,))
+batches = [(xs[:4], ys[:4]), (xs[4:8], ys[4:8]), (xs[8:], ys[8:])]
+mine, expected = nn.Linear(5, 3), nn.Linear(5, 3)
+expected.load_state_dict(mine.state_dict())
+loss = train_one_epoch(mine, batches, torch.optim.SGD(mine.parameters(), lr=0.5), nn.CrossEntropyLoss(), "cpu")
+sgd, seen = torch.optim.SGD(expected.parameters(), lr=0.5), []
+for x, y in batches:
+    sgd.zero_grad()
+    batch_loss = nn.functional.cross_entropy(expected(x), y)
+    batch_loss.backward()
+    sgd.step()
+    seen.append(batch_loss.item() * len(y))
+assert isinstance(loss, float) and abs(loss - sum(seen) / 10) < 1e-5, loss
+torch.testing.assert_close(mine.weight, expected.weight)
+print("train_one_epoch: OK")
+
+# %% [markdown]
+# **Self-check: evaluation is in eval mode and weighs every sample once.**
+
+# %% reglab="selfcheck" item="evaluate"
+net = nn.Sequential(nn.Linear(5, 3), nn.Dropout(0.5)).train()
+loss, accuracy = evaluate(net, batches, nn.CrossEntropyLoss(), "cpu")
+with torch.no_grad():
+    logits = net[0](xs)
+assert abs(loss - nn.functional.cross_entropy(logits, ys).item()) < 1e-5, loss
+assert abs(accuracy - (logits.argmax(1) == ys).float().mean().item()) < 1e-6, accuracy
+assert not net.training, "evaluate should leave the model in eval mode"
+print("evaluate: OK")
+
+# %% [markdown]
+# ## 7. The sweep
+#
+# The given code below feeds the sweep. `AugmentedBatches` serves batches
+# from the image tensors (on the GPU in the `gpu` profile, so augmentation
+# runs there too), applying a transform to groups of `augment_group` images
+# per call; torchvision draws one set of random parameters per call, so a
+# group shares its crop, flip and RandAugment operations — a small loss of
+# diversity for much less Python overhead. `SweepData.loaders(train_transform,
+# eval_transform)` gives the training and validation loaders, and
+# `Budget` holds `make_model()` (a fresh network, the same initial weights
+# every time), `device` and `max_epochs`. In the `gpu` profile the network
+# runs in bfloat16 autocast with channels-last memory, wrapped in `Autocast`,
+# so your loops need not know.
+
+# %% tags=["helpers"]
+class AugmentedBatches:
+    """(images, labels) batches from uint8 image tensors, transformed ``group`` images per call."""
+
+    def __init__(self, images, labels, transform, batch_size, shuffle, group=1, channels_last=False):
+        self.images, self.labels, self.transform = images, labels, transform
+        self.batch_size, self.shuffle, self.group, self.channels_last = batch_size, shuffle, group, channels_last
+
+    def __len__(self):
+        n, b = len(self.labels), self.batch_size
+        return n // b if self.shuffle else math.ceil(n / b)
+
+    def __iter__(self):
+        n = len(self.labels)
+        order = torch.randperm(n, device=self.labels.device) if self.shuffle else torch.arange(n, device=self.labels.device)
+        for batch in range(len(self)):                 # training drops a short last batch (BatchNorm needs > 1)
+            index = order[batch * self.batch_size:(batch + 1) * self.batch_size]
+            x = torch.cat([self.transform(chunk) for chunk in self.images[index].split(self.group)])
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[index]
+
+
+class SweepData:
+    """What ``run_sweep`` trains and validates on, sized by the profile."""
+
+    def __init__(self, splits, profile):
+        self.splits, self.profile = splits, profile
+
+    def loaders(self, train_transform, eval_transform):
+        p = self.profile
+        train = AugmentedBatches(*self.splits["train"], train_transform, p["batch_size"], shuffle=True,
+                                 group=p["augment_group"], channels_last=p["channels_last"])
+        return train, self.eval_loader("val", eval_transform)
+
+    def eval_loader(self, split, eval_transform):
+        size = 2 * self.profile["batch_size"]
+        return AugmentedBatches(*self.splits[split], eval_transform, size, shuffle=False, group=size,
+                                channels_last=self.profile["channels_last"])
+
+
+@dataclass
+class Budget:
+    max_epochs: int
+    device: str
+    make_model: Callable[[], nn.Module]
+
+
+def conv_bn(c_in, c_out, pool=False):
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
+
+
+class Residual(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def small_cnn(width):
+    """Three conv-BN-ReLU-pool stages (width, 2 width, 4 width channels), global average pooling, a linear head."""
+    return nn.Sequential(conv_bn(3, width, pool=True), conv_bn(width, 2 * width, pool=True),
+                         conv_bn(2 * width, 4 * width, pool=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4 * width, 10))
+
+
+def resnet9(width):
+    """The ResNet-9 of the DAWNBench CIFAR-10 entries: four stages, two residual blocks, max-pool head."""
+    return nn.Sequential(conv_bn(3, width), conv_bn(width, 2 * width, pool=True), Residual(2 * width),
+                         conv_bn(2 * width, 4 * width, pool=True), conv_bn(4 * width, 8 * width, pool=True),
+                         Residual(8 * width), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8 * width, 10))
+
+
+class Autocast(nn.Module):
+    """Runs ``net`` under bfloat16 autocast on a CUDA device that supports it; returns float32 logits."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        enabled = x.is_cuda and torch.cuda.is_bf16_supported()
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=enabled):
+            return self.net(x).float()
+
+
+def make_model(profile=P, device=DEVICE, seed=0):
+    """A fresh network of the profile, with the same initial weights on every call."""
+    torch.manual_seed(seed)
+    net = {"small_cnn": small_cnn, "resnet9": resnet9}[profile["model"]](profile["width"]).to(device)
+    if profile["channels_last"]:
+        net = net.to(memory_format=torch.channels_last)
+    return Autocast(net) if profile["amp"] else net
+
+
+def sweep_configs(profile):
+    """The grid of the profile: weight decay x augmentation x label smoothing."""
+    return [Config(lr=profile["lr"], weight_decay=wd, randaugment=strong, num_ops=profile["num_ops"],
+                   magnitude=profile["magnitude"], erasing=profile["erasing"] if strong else 0.0,
+                   label_smoothing=ls, patience=profile["patience"])
+            for wd in profile["weight_decays"] for strong in (False, True) for ls in profile["label_smoothings"]]
+
+
+DATA = SweepData(SPLITS, P)
+BUDGET = Budget(max_epochs=P["max_epochs"], device=DEVICE, make_model=make_model)
+CONFIGS = sweep_configs(P)
+print(f"{len(CONFIGS)} configurations, {len(DATA.loaders(None, None)[0])} training batches per epoch")
+
+# %% [markdown]
+# Write `run_sweep(configs, data, budget) -> list[dict]`. For each `cfg`:
+# a fresh model from `budget.make_model()`; the loaders from
+# `data.loaders(build_train_transform(cfg), build_eval_transform(cfg))`;
+# your optimizer, criterion and `EarlyStopping(cfg.patience, cfg.min_delta)`;
+# then up to `budget.max_epochs` epochs of `train_one_epoch` and `evaluate`
+# on the validation loader with a **plain** `nn.CrossEntropyLoss()` (so
+# validation losses compare across label-smoothing settings), stopping when
+# the early stopper says so; finally restore the best weights. Append one
+# row per config, in order:
+#
+# ```
+# {"config": cfg, "best_val_accuracy": validation accuracy at best_epoch,
+#  "best_epoch": stopper.best_epoch, "final_train_loss": last epoch's training loss,
+#  "history": {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]},   # one entry per epoch run
+#  "model": the model, best weights restored}
+# ```
+
+# %% reglab="solution" functions=["run_sweep"]
+
+# %% [markdown]
+# **Self-check: a two-config sweep of a linear model on a tiny, easy problem.**
+
+# %% reglab="selfcheck" item="run_sweep"
+gen = torch.Generator().manual_seed(1)
+centres = torch.randn(10, 3, 4, 4, generator=gen) * 60 + 128
+tiny_labels = torch.arange(300) % 10
+tiny_images = (centres[tiny_labels] + 25 * torch.randn(300, 3, 4, 4, generator=gen)).clamp(0, 255).to(torch.uint8)
+
+
+class TinyData:
+    def loaders(self, train_transform, eval_transform):
+        to_float = lambda x: x.float() / 255                                      # noqa: E731
+        return ([(to_float(x), y) for x, y in zip(tiny_images[:200].split(25), tiny_labels[:200].split(25))],
+                [(to_float(tiny_images[200:]), tiny_labels[200:])])
+
+
+tiny_configs = [Config(lr=0.05, weight_decay=0.0, patience=2, min_delta=10.0), Config(lr=0.05, patience=20)]
+tiny_budget = Budget(max_epochs=6, device="cpu", make_model=lambda: nn.Sequential(nn.Flatten(), nn.Linear(48, 10)))
+rows = run_sweep(tiny_configs, TinyData(), tiny_budget)
+assert [row["config"] for row in rows] == tiny_configs
+assert len(rows[0]["history"]["val_loss"]) == 3 and rows[0]["best_epoch"] == 1, "min_delta=10: stop after 1 + patience epochs"
+assert len(rows[1]["history"]["val_loss"]) == 6 and rows[1]["best_val_accuracy"] > 0.5, rows[1]["history"]
+print("run_sweep: OK")
+
+# %% [markdown]
+# ### Run it
+#
+# The sweep below trains one network per configuration. Then the plots: the
+# validation accuracy of each configuration (weight decay × augmentation,
+# one panel per label smoothing), and the training and validation curves
+# with the epoch early stopping kept (●) and the epoch it stopped (×). The
+# best configuration by validation accuracy is evaluated once on the test
+# set.
+
+# %%
+def plot_sweep(rows, profile):
+    wds, smoothings = profile["weight_decays"], profile["label_smoothings"]
+    fig, axes = plt.subplots(1, len(smoothings), figsize=(4.2 * len(smoothings), 3.2), squeeze=False)
+    accuracies = [row["best_val_accuracy"] for row in rows]
+    for ax, ls in zip(axes[0], smoothings):
+        grid = np.full((len(wds), 2), np.nan)
+        for row in rows:
+            cfg = row["config"]
+            if cfg.label_smoothing == ls:
+                grid[wds.index(cfg.weight_decay), int(cfg.randaugment)] = 100 * row["best_val_accuracy"]
+        image = ax.imshow(grid, cmap="viridis", vmin=100 * min(accuracies), vmax=100 * max(accuracies))
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.1f}%", ha="center", va="center", color="white" if value < np.nanmean(grid) else "black")
+        ax.set(xticks=[0, 1], xticklabels=["crop + flip", "+ RandAugment\n+ erasing"], yticks=range(len(wds)),
+               yticklabels=[f"wd {wd:g}" for wd in wds], title=f"label smoothing {ls:g}")
+    fig.colorbar(image, ax=axes[0].tolist(), label="validation accuracy (%)")
+    fig.suptitle(f"validation accuracy by configuration ({PROFILE_NAME} profile)")
+    plt.show()
+
+    columns = math.ceil(len(rows) / 2)
+    fig, axes = plt.subplots(2, columns, figsize=(3.2 * columns, 5.6), sharey=True, squeeze=False)
+    for ax, row in zip(axes.flat, rows):
+        cfg, history = row["config"], row["history"]
+        epochs = range(1, len(history["train_loss"]) + 1)
+        ax.plot(epochs, history["train_loss"], label="train (its own criterion)")
+        ax.plot(epochs, history["val_loss"], label="validation")
+        ax.plot(row["best_epoch"], history["val_loss"][row["best_epoch"] - 1], "ko", label="kept (best)")
+        ax.plot(len(history["val_loss"]), history["val_loss"][-1], "kx", label="stopped")
+        ax.set_title(f"wd {cfg.weight_decay:g}, {'RA' if cfg.randaugment else 'basic'}, ls {cfg.label_smoothing:g}",
+                     fontsize=9)
+        ax.set_xlabel("epoch")
+    axes[0, 0].set_ylabel("cross entropy")
+    axes[0, 0].legend(fontsize=7)
+    plt.tight_layout()
+    plt.show()
+
+
+start = time.perf_counter()
+results = run_sweep(tqdm(CONFIGS, desc=f"sweep ({PROFILE_NAME})"), DATA, BUDGET)
+seconds = time.perf_counter() - start
+plot_sweep(results, P)
+best = max(results, key=lambda row: row["best_val_accuracy"])
+test_loss, test_accuracy = evaluate(best["model"], DATA.eval_loader("test", build_eval_transform(best["config"])),
+                                    nn.CrossEntropyLoss(), DEVICE)
+print(f"sweep: {len(results)} configurations in {seconds:.1f} s")
+print(f"best on validation: {best['config']}")
+print(f"  validation accuracy {best['best_val_accuracy']:.1%} (epoch {best['best_epoch']}), "
+      f"test accuracy {test_accuracy:.1%} on {len(SPLITS['test'][1])} test images")
+
+# %% [markdown]
+# **What to expect.** On the `ci` profile's generated images every
+# configuration learns the patterns (well above the 10% of chance) and the
+# differences are small and noisy: a few epochs on a thousand images say
+# little about regularization. On real images (`cpu`, 4,500 training
+# images, 15 epochs at most) the unregularized network overfits within a
+# few epochs: its validation loss turns up while the training loss keeps
+# falling, and early stopping keeps an early epoch. RandAugment and erasing
+# slow the fall of the training loss, keep the validation loss falling
+# longer and give the best validation accuracy; label smoothing raises the
+# training loss (its floor is no longer zero) without hurting accuracy. The
+# `gpu` profile shows the same on all 50,000 images with a ResNet.
+
+# %% [markdown]
+# ## 8. Written questions
+#
+# Answer in a few sentences each, in the cells below (graded by hand).
+#
+# **Q1.** Why stop training when the validation loss starts to rise, even
+# though the training loss is still falling? Why restore the best weights
+# rather than keep the last ones, and what is the validation set then no
+# longer good for?
+
+# %% [markdown] reglab="written" item="q_early_stopping" points=2
+# The training loss measures fit to the training set; the validation loss
+# estimates the loss on new data. Once the validation loss rises, further
+# steps fit the particulars (noise) of the training set and generalization
+# gets worse: the network is overfitting. Early stopping limits how far the
+# weights travel from their initialization, which acts like an L2 penalty
+# whose strength is set by the number of steps. Restoring the best weights
+# gives the model that generalized best instead of one `patience` epochs
+# past it. Because the stopping epoch (and the sweep's choice of
+# configuration) was chosen on the validation set, its accuracy is now
+# optimistically biased; report performance on a test set used only once.
+
+# %% [markdown]
+# **Q2.** An augmentation must preserve the label. Which of the
+# augmentations used here (crops, horizontal flips, rotations and shears,
+# colour changes, erasing) are safe, and which are not, for (a) handwritten
+# digits, (b) medical images such as chest X-rays or histology slides, (c)
+# satellite images?
+
+# %% [markdown] reglab="written" item="q_label_preserving" points=2
+# (a) Digits: small crops, shifts, rotations and shears are safe; horizontal
+# flips are not (a flipped 2, 3, 5, 7 is not a digit), nor large rotations
+# (6 and 9 swap); colour changes are irrelevant for grey images; erasing can
+# remove the stroke that tells a 1 from a 7. (b) Medical images: chest X-rays
+# have a meaningful left and right (the heart is on the left; a flip creates
+# dextrocardia), so no horizontal flips, and intensity and contrast carry the
+# diagnosis, so colour/intensity transforms must be mild; erasing or cropping
+# can remove the small lesion that is the label. Histology slides have no
+# orientation, so flips and 90° rotations are safe there, with stain colour
+# jitter within the range between labs. (c) Satellite images are seen from
+# above with no canonical orientation: flips and rotations by any angle are
+# safe; colour shifts must respect the spectral bands the classes depend on
+# (vegetation, water), and scale changes must respect the ground resolution.
+
+# %% [markdown]
+# **Q3.** Why is weight decay the same as L2 regularization for SGD but not
+# for Adam? What does AdamW change?
+
+# %% [markdown] reglab="written" item="q_weight_decay_adam" points=2
+# With SGD the L2 term adds λw to the gradient, so the update is
+# w ← w − η(g + λw) = (1 − ηλ)w − ηg: exactly a decay of the weights by the
+# factor (1 − ηλ) each step. Adam divides the gradient, including the λw
+# term, elementwise by √v̂ (its running RMS of past gradients): weights with
+# large or noisy gradients are decayed much less than weights with small
+# ones, so "L2 in Adam" is not a uniform shrinkage, and its strength is tied
+# to the learning-rate schedule and gradient scale. AdamW (Loshchilov &
+# Hutter) decouples the decay from the adaptive step: it applies
+# w ← w − ηλw directly, outside the moment estimates, so every weight
+# shrinks by the same factor and the best λ no longer depends on the
+# learning rate as strongly.
