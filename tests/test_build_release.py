@@ -81,3 +81,33 @@ def test_hand_edited_release_is_detected(lab06b, tmp_path):
     shutil.rmtree(tmp_path / "source")
     assert stale_files(lab06b, tmp_path) == [f"source/{lab06b.id}/{lab06b.id}.ipynb",
                                              f"release/{lab06b.id}/{lab06b.id}.ipynb"]
+
+
+def test_profiles_cell_holds_the_lab_profiles_and_needs_them(course, monkeypatch, tmp_path):
+    lab = course.lab("06a")
+    source = nbformat.read(build.source_path(lab), as_version=4)
+    cell = next(c for c in source.cells if c.source.startswith("# Written by the build from course.yml"))
+    namespace = {}
+    exec(cell.source, namespace)   # noqa: S102 - our own build output
+    assert namespace["PROFILES"]["ci"] == lab.profiles["ci"] and cell.metadata["nbgrader"]["locked"]
+    bare = lab.model_copy(update={"profiles": None})
+    with pytest.raises(build.BuildError, match="a profiles cell"):
+        build.build_notebook(bare)
+
+
+def test_a_class_stubs_each_method_but_a_function_has_one_pair(course):
+    lab = course.lab("06a")
+    release = nbformat.read(build.release_path(lab), as_version=4)
+    stub = next(c.source for c in release.cells if c.source.startswith("class EarlyStopping"))
+    assert stub.count("raise NotImplementedError()") == 3 and "def restore(self, model):" in stub
+
+    def twice():
+        ### BEGIN SOLUTION
+        ### END SOLUTION
+        ### BEGIN SOLUTION
+        ### END SOLUTION
+        pass
+
+    module = type("module", (), {"twice": staticmethod(twice), "__name__": "fake"})
+    with pytest.raises(build.BuildError, match="exactly one"):
+        build._solution_source(module, ["twice"], "here")

@@ -56,3 +56,13 @@ def test_unreadable_file(tmp_path):
     bad.write_text("labs: [unclosed")
     assert "not valid YAML" in str(pytest.raises(config.ConfigError, config.load, bad).value)
     assert "not found" in str(pytest.raises(config.ConfigError, config.load, tmp_path / "none.yml").value)
+
+
+def test_lab_profiles_need_every_profile_and_plain_values(raw):
+    lab = next(i for i, entry in enumerate(raw["labs"]) if entry.get("profiles"))
+    raw["labs"][lab]["profiles"].pop("gpu")
+    with pytest.raises(config.ConfigError, match=rf"labs\[{lab}\]\.profiles: .*missing: gpu"):
+        config.parse(raw)
+    raw["labs"][lab]["profiles"]["gpu"] = {"model": {"nested": "dict"}}
+    with pytest.raises(config.ConfigError, match=rf"labs\[{lab}\]\.profiles\.gpu\.model"):
+        config.parse(raw)
