@@ -259,7 +259,9 @@ class Config:
 # normalization), and normalization comes last so every pixel — erased or
 # not — is standardized the same way.
 
-# %% reglab="solution" functions=["build_train_transform", "build_eval_transform"]
+# %% reglab="solution" functions=["build_train_transform"]
+
+# %% reglab="solution" functions=["build_eval_transform"]
 
 # %% [markdown]
 # **Self-check: the training pipeline** (kinds, order and settings).
@@ -330,7 +332,9 @@ show_augmentations(SPLITS["train"][0][:8], build_train_transform(Config()))
 # `isinstance`). Then `make_optimizer(model, cfg)`: `torch.optim.AdamW` on
 # those groups with `lr=cfg.lr`.
 
-# %% reglab="solution" functions=["param_groups", "make_optimizer"]
+# %% reglab="solution" functions=["param_groups"]
+
+# %% reglab="solution" functions=["make_optimizer"]
 
 # %% [markdown]
 # **Self-check: which parameters decay.**
@@ -434,7 +438,9 @@ print("early_stopping_restore: OK")
 # running statistics), no gradients, mean loss per sample and the fraction
 # of correct predictions (0…1), both Python floats.
 
-# %% reglab="solution" functions=["train_one_epoch", "evaluate"]
+# %% reglab="solution" functions=["train_one_epoch"]
+
+# %% reglab="solution" functions=["evaluate"]
 
 # %% [markdown]
 # **Self-check: one epoch of SGD on a linear model, against a loop written out here.**

@@ -75,7 +75,7 @@ def train_one_epoch(model, loader, optimizer, criterion, device):
         loss = criterion(out, y)
         loss.backward()
         optimizer.step()
-        running += float(loss) * x.shape[0]
+        running += loss.item() * x.shape[0]
         n += x.shape[0]
     return running / n
 
