@@ -56,6 +56,10 @@ class GradeResult:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> GradeResult:
+        return cls(**{**data, "items": [ItemResult(**item) for item in data["items"]]})
+
 
 def find_notebook(path: Path, lab: Lab) -> Path:
     """The notebook to grade: ``path`` itself, or the one notebook in the folder ``path``."""
@@ -87,15 +91,59 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode, bytes]:
     return nb, data
 
 
-def restore_given_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Put back the release's text in every locked cell, as nbgrader's autograde does."""
-    locked = {c.metadata["nbgrader"]["grade_id"]: c.source for c in release.cells
-              if c.metadata.get("nbgrader", {}).get("locked")}
+def _grade_id(cell) -> str | None:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return grade_id if isinstance(grade_id, str) else None
+
+
+@dataclass
+class Restored:
+    """A submission put back into the release's shape (see ``restore_given_cells``)."""
+    nb: nbformat.NotebookNode
+    notes: list[str]                     # what changed, for the report
+    edits: list[tuple[str, str, str]]    # (grade id, the student's text, the release's) of each given cell edited
+
+
+def restore_given_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> Restored:
+    """The release's cells in the release's order, with the student's answers put in, as nbgrader's
+    autograde does: locked cells (given code, self-checks) come from the release whatever the student
+    did to them; solution and written cells come from the student, matched by grade id; cells the
+    student added stay after the cell they followed."""
+    release_ids = [_grade_id(c) for c in release.cells]
+    student: dict[str, nbformat.NotebookNode] = {}
+    added: dict[str | None, list] = {}
+    previous = None
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in locked:
-            cell.source = locked[grade_id]
-    return nb
+        grade_id = _grade_id(cell)
+        if grade_id in release_ids and grade_id not in student:
+            student[grade_id] = cell
+            previous = grade_id
+        else:
+            added.setdefault(previous, []).append(cell)
+    notes, edits = [], []
+    merged = nbformat.from_dict({**release, "cells": []})
+    merged.cells.extend(added.get(None, []))
+    for cell in release.cells:
+        grade_id = _grade_id(cell)
+        meta = cell.metadata.get("nbgrader", {})
+        mine = student.get(grade_id)
+        if meta.get("solution") and not meta.get("locked"):
+            if mine is None:
+                notes.append(f"the answer cell {grade_id!r} is missing from the submission; it was graded as unanswered")
+                merged.cells.append(cell)
+            else:
+                merged.cells.append(nbformat.from_dict({**cell, "source": mine.get("source", "")}))
+        else:
+            if mine is None or mine.get("source") != cell.source:
+                edits.append((grade_id or "(unnamed)", "" if mine is None else mine.get("source", ""), cell.source))
+            merged.cells.append(cell)
+        merged.cells.extend(added.get(grade_id, []))
+    if edits:
+        notes.append(f"{len(edits)} given or self-check cell(s) were changed or deleted; the release's version was used")
+    extra = sum(len(cells) for cells in added.values())
+    if extra:
+        notes.append(f"{extra} cell(s) you added were run too, in place")
+    return Restored(merged, notes, edits)
 
 
 def submission_seed(course: CourseConfig, lab: Lab, content: bytes) -> int:
@@ -120,6 +168,8 @@ def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: Lab
         error = outcome.error or "it raised an error"
         if not under_test:
             return f"not tested: {call.func}, which this item needs first, failed ({error})"
+        if error.startswith("ProbeTimeout: "):
+            return f"{call.func} {error.removeprefix('ProbeTimeout: ')}"
         if error.startswith("NotImplementedError"):
             return f"{call.func} is not written yet (it raises NotImplementedError)"
         if error.startswith("NameError") and "is not defined" in error and call.func in error:
@@ -163,6 +213,16 @@ def score(checks: LabChecks, item_calls: dict, outcomes: dict, ctx: Context, sto
     return [score_item(item, item_calls[item.id], outcomes, checks, ctx, stopped) for item in checks.items]
 
 
+def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str) -> GradeResult:
+    """The result of a submission that cannot be graded at all: zero on every item, and why."""
+    checks = lab_checks.load(lab.checks)
+    items = [ItemResult(item.id, item.title, list(item.functions), 0.0, item.points, f"not graded: {why}")
+             for item in checks.items]
+    return GradeResult(lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(),
+                       seed=submission_seed(course, lab, content), device="none", sandbox="not run", items=items,
+                       points=0.0, max_points=sum(i.max_points for i in items), seconds=0.0, problems=[why])
+
+
 def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
                      seed: int | None = None) -> GradeResult:
     """Grade one notebook (or a folder holding one) of ``lab``; raises SubmissionError only if unreadable."""
@@ -172,7 +232,8 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
     path = find_notebook(submission, lab)
     nb, content = read_notebook(path)
     release = nbformat.read(release_path(lab), as_version=4)
-    nb = restore_given_cells(nb, release)
+    restored = restore_given_cells(nb, release)
+    nb, notes = restored.nb, restored.notes
     device = resolve_device(device or course.grading.device)
     seed = submission_seed(course, lab, content) if seed is None else seed
     ctx = Context(device=device, float32=course.grading.tolerances[device])
@@ -187,14 +248,15 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
         plan_path = scratch / ".probe-plan.pt"
         probes.write_plan(all_calls, plan_path, device, course.grading.probe_timeout_s)
         command = sandbox.kernel_command(scratch, course.grading, device, hidden=[str(ROOT)])
-        run = execute.run(nb, command, scratch, plan_path, results_dir,
-                          cell_timeout=course.grading.cell_timeout_s,
-                          harness_timeout=30 + course.grading.probe_timeout_s * len(all_calls),
-                          max_output_chars=course.grading.max_output_kb * 1024)
+        grading = course.grading
+        run = execute.run(nb, command, scratch, plan_path, results_dir, execute.Limits(
+            cell_timeout=grading.cell_timeout_s, probe_timeout=grading.probe_timeout_s,
+            total_timeout=grading.submission_timeout_s, max_output_chars=grading.max_output_kb * 1024,
+            max_disk_bytes=grading.max_disk_mb * 2**20))
         outcomes = probes.read_outcomes(all_calls, results_dir)
 
     items = score(checks, item_calls, outcomes, ctx, run.stopped)
-    problems = ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + run.cell_errors
+    problems = notes + ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + run.cell_errors
     return GradeResult(
         lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,
         sandbox=command.note, items=items, points=sum(i.points for i in items),

@@ -106,8 +106,9 @@ def _call(func, args, kwargs, timeout):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_probes(plan_path, results_dir, namespace):
-    """Run every call of the plan against the functions defined in ``namespace``."""
+def run_probes(plan_path, results_dir, namespace, skip=()):
+    """Run every call of the plan against the functions defined in ``namespace``, but those in
+    ``skip`` (calls that hung in an earlier kernel: the grader has written their records)."""
     global _DEVICE
     plan = torch.load(plan_path, weights_only=True)
     _DEVICE = torch.device(plan["device"])
@@ -115,6 +116,8 @@ def run_probes(plan_path, results_dir, namespace):
     torch.backends.cudnn.allow_tf32 = False
     returns = {}
     for index, call in enumerate(plan["calls"]):
+        if index in skip:
+            continue
         record = {"id": call["id"], "ok": False, "error": None, "value": None,
                   "args_after": [], "ops": [], "seconds": 0.0}
         if not callable(namespace.get(call["func"])):

@@ -28,6 +28,9 @@ import os, resource, runpy, sys
 os.environ.update({environment!r})
 for name, value in {limits!r}:
     resource.setrlimit(getattr(resource, name), (value, value))
+uid = {uid!r}
+if uid is not None:
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
 hidden, keep = {hidden!r}, sys.prefix + '/'
 sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(getattr(f, '__module__', type(f).__module__))]
 sys.path[:] = [p for p in sys.path
@@ -42,6 +45,7 @@ class KernelCommand:
     argv: list[str]          # with "{connection_file}" where the kernel's connection file goes
     sandboxed: bool
     note: str                # one line for the report: how the kernel was confined
+    uid: int | None = None   # the user the kernel runs as, when the grader (root) drops to one
 
 
 class SandboxUnavailable(RuntimeError):
@@ -64,10 +68,48 @@ def bubblewrap_problem() -> str | None:
     return None
 
 
-def _limits(grading: Grading) -> list[tuple[str, int]]:
+def _tasks_of(uid: int) -> int:
+    """Processes and threads this user runs now: RLIMIT_NPROC counts them all, not only the kernel's."""
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            count += int(fields.get("Threads", "1").strip() or 1)
+    return count
+
+
+def kernel_uid() -> int | None:
+    """A user of its own for a sandboxed kernel when the grader runs as root, else None.
+
+    Root is exempt from RLIMIT_NPROC, so a kernel left as root could fork
+    without bound; a fresh unprivileged uid per grader process makes the
+    limit bite and keeps concurrent kernels from sharing one count. The
+    kernel switches to it itself, inside the sandbox, after the mounts are
+    made (the Python it runs may sit under root's private home).
+    """
+    return 200_000 + os.getpid() % 100_000 if os.geteuid() == 0 else None
+
+
+def _ancestors(paths: list[str]) -> list[str]:
+    """Every folder above ``paths``, outermost first: bwrap would create them private (0700)."""
+    found: list[str] = []
+    for path in paths:
+        parts = Path(path).parts
+        for depth in range(2, len(parts)):
+            folder = str(Path(*parts[:depth]))
+            if folder not in found:
+                found.append(folder)
+    return found
+
+
+def _limits(grading: Grading, uid: int | None) -> list[tuple[str, int]]:
     mb = 1024 * 1024
+    already = 0 if uid is not None else _tasks_of(os.geteuid())
     return [("RLIMIT_AS", grading.memory_mb * mb), ("RLIMIT_CPU", grading.cpu_time_s),
-            ("RLIMIT_FSIZE", grading.max_file_mb * mb), ("RLIMIT_NPROC", grading.max_processes),
+            ("RLIMIT_FSIZE", grading.max_file_mb * mb), ("RLIMIT_NPROC", already + grading.max_processes),
             ("RLIMIT_CORE", 0)]
 
 
@@ -78,8 +120,12 @@ def _python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith("/usr/"))
 
 
-def _bwrap_args(scratch: Path, device: str) -> list[str]:
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+def _bwrap_args(scratch: Path, device: str, disk_mb: int, uid: int | None) -> list[str]:
+    # As root, no user namespace (it would map the kernel's user back to root) and the
+    # capability to switch users; unprivileged, bubblewrap needs the user namespace.
+    unshare = (["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if uid is not None else ["--unshare-all"])
+    args = ["bwrap", *unshare, "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         if os.path.islink(top):
@@ -87,8 +133,12 @@ def _bwrap_args(scratch: Path, device: str) -> list[str]:
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
     # Mounts apply in order: the empty /tmp first, so a Python or a scratch folder under /tmp stays visible.
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for root in _python_roots():
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    roots = _python_roots()
+    for folder in _ancestors([*roots, str(scratch)]):
+        if not folder.startswith(("/usr/", "/etc/", "/proc/", "/dev/")) and folder not in ("/usr", "/etc", "/proc", "/dev"):
+            args += ["--perms", "0755", "--dir", folder]
+    for root in roots:
         args += ["--ro-bind", root, root]
     args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     if device == "cuda":
@@ -97,27 +147,40 @@ def _bwrap_args(scratch: Path, device: str) -> list[str]:
         for extra in ("/sys", "/proc/driver/nvidia"):
             if os.path.exists(extra):
                 args += ["--ro-bind", extra, extra]
-    env = {"HOME": str(scratch), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-           "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(scratch / ".config" / "matplotlib"),
-           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    # What Python needs to start; the kernel's own environment comes from the bootstrap.
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
     args.append("--clearenv")
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args + ["--"]
 
 
+# Thread counts the grader was given (a Dask worker sets them to 1): a kernel that used every
+# core while another worker's kernel does too would spin its threads against the other's.
+_THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _environment(scratch: Path, grading: Grading) -> dict[str, str]:
+    """The kernel's environment: the budget profile (REGLAB_PROFILE), a home in the scratch folder,
+    a matplotlib that draws to files, and the grader's thread settings."""
+    env = {"REGLAB_PROFILE": grading.profile, "HOME": str(scratch), "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": str(scratch / ".config" / "matplotlib")}
+    return env | {name: os.environ[name] for name in _THREAD_SETTINGS if name in os.environ}
+
+
 def kernel_command(scratch: Path, grading: Grading, device: str, hidden: list[str]) -> KernelCommand:
     """The argv of a kernel confined as course.yml asks (``grading.sandbox``)."""
-    bootstrap = _BOOTSTRAP.format(limits=_limits(grading), hidden=hidden,
-                                  environment={"REGLAB_PROFILE": grading.profile})
-    python = [sys.executable, "-c", bootstrap, "-f", "{connection_file}"]
     problem = None if grading.sandbox == "off" else bubblewrap_problem()
+    uid = kernel_uid() if grading.sandbox != "off" and problem is None else None
+    bootstrap = _BOOTSTRAP.format(limits=_limits(grading, uid), hidden=hidden, uid=uid,
+                                  environment=_environment(scratch, grading))
+    python = [sys.executable, "-c", bootstrap, "-f", "{connection_file}"]
     if grading.sandbox == "required" and problem:
         raise SandboxUnavailable(f"course.yml sets grading.sandbox: required, but {problem}. "
                                  "Install bubblewrap (Debian: apt-get install bubblewrap) or set sandbox: auto.")
     if grading.sandbox != "off" and problem is None:
-        return KernelCommand(_bwrap_args(scratch, device) + python, True,
-                             "bubblewrap sandbox: no network, read-only system, private scratch folder")
+        return KernelCommand(_bwrap_args(scratch, device, grading.max_disk_mb, uid) + python, True,
+                             "bubblewrap sandbox: no network, read-only system, private scratch folder", uid)
     why = "grading.sandbox is off" if grading.sandbox == "off" else problem
     return KernelCommand(python, False, f"NOT SANDBOXED ({why}): resource limits only; "
                                         "student code can read files this user can read")

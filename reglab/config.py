@@ -46,7 +46,9 @@ class Grading(_Strict):
     memory_mb: int = Field(ge=512)
     max_processes: int = Field(ge=8)
     max_file_mb: int = Field(gt=0)
+    max_disk_mb: int = Field(gt=0)
     max_output_kb: int = Field(gt=0)
+    submission_timeout_s: float = Field(gt=0, le=24 * 3600)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     profile: Literal["ci", "cpu", "gpu"] = "ci"   # the budget profile notebooks run in while graded
     tolerances: dict[Literal["cpu", "cuda"], Tolerance]

@@ -31,7 +31,8 @@ def _run(course, tmp_path, grading):
     command = sandbox.kernel_command(scratch, grading, "cpu", hidden=[str(ROOT)])
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
     run = execute.run(nb, command, scratch, scratch / "plan.pt", scratch / "results",
-                      cell_timeout=60, harness_timeout=60, max_output_chars=10_000)
+                      execute.Limits(cell_timeout=60, probe_timeout=60, total_timeout=120,
+                                     max_output_chars=10_000, max_disk_bytes=2**26))
     return command, run
 
 
