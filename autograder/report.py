@@ -10,10 +10,11 @@ from pathlib import Path
 from autograder.grade import GradeResult
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write ``path`` so that a reader, or a run killed mid-write, sees the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
     os.replace(handle.name, path)
 
 
@@ -34,8 +35,8 @@ def readable(result: GradeResult) -> str:
 def write(result: GradeResult, out_dir: Path, name: str) -> tuple[Path, Path]:
     """``<out_dir>/<name>.json`` and ``<name>.txt``, each written atomically."""
     json_path, text_path = out_dir / f"{name}.json", out_dir / f"{name}.txt"
-    _write_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
-    _write_atomically(text_path, readable(result))
+    write_atomically(json_path, json.dumps(result.to_json(), indent=2) + "\n")
+    write_atomically(text_path, readable(result))
     return json_path, text_path
 
 

@@ -30,12 +30,25 @@ def lab06b(course):
 
 
 @pytest.fixture(scope="session")
-def graded(course, tmp_path_factory):
+def grading_cluster():
+    """One Dask LocalCluster for the session's class gradings: a worker per core."""
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=os.cpu_count() or 2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="session")
+def graded(course, tmp_path_factory, grading_cluster):
     """graded("06c") -> {example name: (Example, GradeResult)}: every bundled example of that lab,
-    graded for real in the sandbox, once per session."""
+    graded for real in the sandbox, once per session, as a class (each example a student) on the
+    session's grading cluster."""
+    import json
+
     import nbformat
 
-    from autograder.grade import grade_submission
+    from autograder.classroom import from_submitted, grade_class
+    from autograder.grade import GradeResult
     from reglab.examples import examples
 
     cache = {}
@@ -43,12 +56,18 @@ def graded(course, tmp_path_factory):
     def grade(short):
         if short not in cache:
             lab = course.lab(short)
-            folder = tmp_path_factory.mktemp(f"submissions{short}")
-            cache[short] = {}
-            for example in examples(lab):
-                path = folder / f"{example.name}.ipynb"
-                nbformat.write(example.notebook, path)
-                cache[short][example.name] = (example, grade_submission(path, lab, course))
+            submitted, out = tmp_path_factory.mktemp(f"submitted{short}"), tmp_path_factory.mktemp(f"grades{short}")
+            bundled = examples(lab)
+            for example in bundled:
+                folder = submitted / example.name / lab.id
+                folder.mkdir(parents=True)
+                nbformat.write(example.notebook, folder / f"{lab.id}.ipynb")
+            found, refused = from_submitted(submitted, lab)
+            assert not refused, refused
+            run = grade_class(lab, course, found, out, dask_address=grading_cluster, progress=False)
+            assert not run.failed, run.failed
+            cache[short] = {example.name: (example, GradeResult.from_json(json.loads(
+                (out / f"{example.name}.json").read_text()))) for example in bundled}
         return cache[short]
 
     return grade

@@ -1,0 +1,61 @@
+"""Throughput of whole-class grading: N 06b submissions with 1 worker, then with 2 (and more).
+
+    .venv/bin/python benchmarks/grade_class.py [--count 100] [--workers 1 2]
+
+The submissions cycle through the lab's bundled examples (reference, alternatives,
+bug zoo, blank, hostile), each with a note of its own student added so that every
+one is distinct (its own sha256, its own hidden inputs). Each worker count grades
+them all from scratch into a fresh folder; prints seconds, submissions per minute
+and the speed-up over one worker. Target (issue 3): at least 1.8x with 2 workers.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.classroom import from_submitted, grade_class
+from reglab import config
+from reglab.examples import examples
+
+
+def make_class(lab, count: int, submitted: Path) -> None:
+    pool = examples(lab)
+    for index in range(count):
+        nb = nbformat.from_dict(pool[index % len(pool)].notebook)
+        student = f"student{index:03d}"
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"submitted by {student}"))
+        folder = submitted / student / lab.id
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{lab.id}.ipynb")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", default="06b")
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    course = config.load()
+    lab = course.lab(args.lab)
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="reglab-bench-") as tmp:
+        submitted = Path(tmp) / "submitted"
+        make_class(lab, args.count, submitted)
+        found, _ = from_submitted(submitted, lab)
+        for workers in args.workers:
+            start = time.perf_counter()
+            run = grade_class(lab, course, found, Path(tmp) / f"grades-{workers}", workers=workers)
+            seconds[workers] = time.perf_counter() - start
+            assert len(run.graded) == args.count and not run.failed, run.failed
+    base = seconds[args.workers[0]]
+    print(f"{lab.id}: {args.count} submissions")
+    for workers, took in seconds.items():
+        print(f"  {workers} worker(s): {took:7.1f} s   {60 * args.count / took:6.1f} submissions/min   "
+              f"{base / took:4.2f}x the {args.workers[0]}-worker throughput")
+
+
+if __name__ == "__main__":
+    main()
