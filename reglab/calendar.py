@@ -95,7 +95,7 @@ class LabStatus:
     graded: int
 
 
-def _submission_time(folder: Path) -> dt.datetime | None:
+def submission_time(folder: Path) -> dt.datetime | None:
     """When nbgrader collected a submission (its timestamp.txt), in UTC; None if it has none."""
     from nbgrader.utils import parse_utc
     stamp = folder / "timestamp.txt"
@@ -112,7 +112,7 @@ def lab_status(lab: Lab, date: dt.date, root: Path = ROOT) -> LabStatus:
     the class grader's ``grades/<lab id>/<student>.json``."""
     folders = [folder for folder in sorted((root / "submitted").glob(f"*/{lab.id}"))
                if folder.is_dir() and any(folder.glob("*.ipynb"))]
-    times = [_submission_time(folder) for folder in folders]
+    times = [submission_time(folder) for folder in folders]
     return LabStatus(lab=lab, released=lab.release <= date, submitted=len(folders),
                      late=sum(time is not None and time > lab.due for time in times),
                      graded=sum(1 for path in (root / "grades" / lab.id).glob("*.json") if path.is_file()))

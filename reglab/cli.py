@@ -4,12 +4,15 @@
     reglab release                source/ -> release/ (nbgrader generate_assignment)
     reglab check                  fail if source/ or release/ is stale
     reglab grade FILE --lab 06b   grade one submission (JSON + readable report)
+    reglab grade-class --lab 06b  grade a class from submitted/ or an LMS zip (resumable, -j N, --dask)
+    reglab export                 grades.csv for an LMS, from nbgrader's gradebook
     reglab demo                   all of the above on the bundled example submissions
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -62,6 +65,50 @@ def cmd_grade(args, course) -> int:
     return 0
 
 
+def cmd_grade_class(args, course) -> int:
+    """Grade every submission of a lab: results, feedback pages, gradebook, a summary table."""
+    from autograder import report
+    from autograder.classroom import from_submitted, grade_class, import_zip, publish
+    from autograder.grade import GradeResult
+    lab = course.lab(args.lab)
+    submitted = Path(args.submitted)
+    refused = []
+    if args.zip:
+        imported, refused = import_zip(Path(args.zip), lab, submitted)
+        print(f"imported {len(imported)} notebooks from {args.zip} into {submitted}/<student>/{lab.id}/")
+    submissions, refused_folders = from_submitted(submitted, lab)
+    refused += refused_folders
+    out = Path(args.out) if args.out else config.ROOT / "grades" / lab.id
+    print(f"{lab.id}: {len(submissions)} submissions in {submitted}/")
+    run = grade_class(lab, course, submissions, out, workers=args.workers, device=args.device,
+                      dask_address=args.dask)
+    published = publish(lab, submissions, out, config.ROOT, gradebook=not args.no_gradebook)
+    rows = []
+    for submission in submissions:
+        if submission.student in run.failed:
+            continue
+        result = GradeResult.from_json(json.loads((out / f"{submission.student}.json").read_text()))
+        note = "graded now" if submission.student in run.graded else "unchanged since its last grading"
+        rows.append((submission.student, result, note + (f"; {result.problems[0][:80]}" if result.problems else "")))
+    print(report.table(rows), end="")
+    print(f"\ngraded {len(run.graded)}, unchanged {len(run.skipped)}, grader failures {len(run.failed)}; "
+          f"results in {out}/, feedback in feedback/<student>/{lab.id}/"
+          + ("" if args.no_gradebook else f", {published} in gradebook.db (nbgrader formgrader shows them)"))
+    for student, why in run.failed.items():
+        print(f"  FAILED {student}: {why} (run again to retry)")
+    for why in refused:
+        print(f"  REFUSED {why}")
+    return 1 if run.failed else 0
+
+
+def cmd_export(args, course) -> int:
+    from reglab.release import nbgrader
+    to = Path(args.to).resolve()
+    nbgrader("export", "--exporter=autograder.export.LabColumnsExport", f"--to={to}", cwd=config.ROOT)
+    print(f"wrote {to}: one row per student, one column per lab (from gradebook.db)")
+    return 0
+
+
 def cmd_demo(args, course) -> int:
     """Build and release every lab, grade its example submissions as a class, print the table."""
     from autograder import report
@@ -110,6 +157,20 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default="out/grades", help="folder for <name>.json and <name>.txt (default: out/grades)")
     grade.add_argument("--name", help="file name for the result (default: the notebook's name)")
     grade.set_defaults(func=cmd_grade)
+    klass = sub.add_parser("grade-class", help="grade every submission of a lab (resumable)")
+    klass.add_argument("--lab", required=True, help="a lab id or its short form (06b)")
+    klass.add_argument("--submitted", default=str(config.ROOT / "submitted"),
+                       help="nbgrader's submitted/ folder: <student>/<lab id>/<notebook> (default: ./submitted)")
+    klass.add_argument("--zip", help="an LMS export (zip of notebooks) to import into --submitted first")
+    klass.add_argument("-j", "--workers", type=int, default=1, help="local worker processes (default: 1)")
+    klass.add_argument("--dask", metavar="ADDRESS", help="grade on this dask.distributed scheduler instead")
+    klass.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where hidden inputs are made")
+    klass.add_argument("--out", help="folder for <student>.json/.txt (default: grades/<lab id>)")
+    klass.add_argument("--no-gradebook", action="store_true", help="do not write into gradebook.db")
+    klass.set_defaults(func=cmd_grade_class)
+    export = sub.add_parser("export", help="CSV for an LMS: one row per student, one column per lab")
+    export.add_argument("--to", default="grades.csv", help="the CSV file to write (default: grades.csv)")
+    export.set_defaults(func=cmd_export)
     demo = sub.add_parser("demo", help="release every lab and grade the bundled example submissions")
     demo.add_argument("--device", choices=["cpu", "cuda", "auto"])
     demo.add_argument("--out", default="out/demo", help="folder for the results (default: out/demo)")
@@ -124,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         course = config.load()
         return args.func(args, course)
-    except (config.ConfigError, ValueError, RuntimeError) as exc:
+    except (config.ConfigError, ValueError, RuntimeError, OSError) as exc:
         print(f"reglab {args.command}: {exc}", file=sys.stderr)
         return 2
 
