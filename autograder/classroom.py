@@ -140,10 +140,12 @@ def import_zip(archive: Path, lab: Lab, submitted: Path) -> tuple[list[str], lis
     return imported, refused
 
 
-def already_graded(submission: Submission, out_dir: Path) -> bool:
-    """True if a result for this student exists and was made from this very submission."""
+def already_graded(submission: Submission, out_dir: Path, grader: str) -> bool:
+    """True if a result for this student exists, made from this very submission by this grader
+    (``grade.grader_version``: a change to the checks, the reference or the limits regrades)."""
     try:
-        return json.loads((out_dir / f"{submission.student}.json").read_text()).get("sha256") == submission.sha256
+        result = json.loads((out_dir / f"{submission.student}.json").read_text())
+        return result.get("sha256") == submission.sha256 and result.get("grader") == grader
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -175,14 +177,14 @@ def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], o
                 progress: bool = True) -> ClassRun:
     """Grade every submission that has no result yet from its current content; see the module docstring."""
     from autograder import report
-    from autograder.grade import GradeResult, refusal
+    from autograder.grade import GradeResult, grader_version, refusal
     out_dir.mkdir(parents=True, exist_ok=True)
     for leftover in out_dir.glob("*.tmp"):        # a write cut off by a kill: its result will be redone
         leftover.unlink(missing_ok=True)
-    run = ClassRun()
+    run, grader = ClassRun(), grader_version(lab, course)
     todo = {}
     for submission in submissions:
-        if already_graded(submission, out_dir):
+        if already_graded(submission, out_dir, grader):
             run.skipped.append(submission.student)
         elif submission.problem:
             result = refusal(submission.path, lab, course, submission.problem.encode(), submission.problem)
@@ -211,15 +213,16 @@ def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], o
     return run
 
 
-def publish(lab: Lab, submissions: list[Submission], out_dir: Path, root: Path, *, gradebook: bool = True) -> int:
-    """Feedback pages and gradebook rows from every result in ``out_dir`` that matches a submission
-    (those graded in earlier runs too, so a run killed before this step loses nothing). Returns how many."""
+def publish(lab: Lab, course: CourseConfig, submissions: list[Submission], out_dir: Path, root: Path, *,
+            gradebook: bool = True) -> int:
+    """Feedback pages and gradebook rows from every current result in ``out_dir`` (those graded in
+    earlier runs too, so a run killed before this step loses nothing). Returns how many."""
     from autograder import feedback
     from autograder import gradebook as nbgrader_gradebook
-    from autograder.grade import GradeResult
-    done = []
+    from autograder.grade import GradeResult, grader_version
+    done, grader = [], grader_version(lab, course)
     for submission in submissions:
-        if already_graded(submission, out_dir):
+        if already_graded(submission, out_dir, grader):
             result = GradeResult.from_json(json.loads((out_dir / f"{submission.student}.json").read_text()))
             feedback.write(lab, submission.student, result, submission.path, root)
             done.append((submission.student, result, submission.path))

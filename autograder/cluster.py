@@ -14,11 +14,21 @@ costs a retry, not a result: the scheduler hands its task to another worker, up 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 
 class ClusterError(RuntimeError):
     pass
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int, *, gpu: bool = False) -> Iterator[str]:
+    """A Dask LocalCluster of ``workers`` single-threaded worker processes; yields its address."""
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      resources={"GPU": 1} if gpu else None) as cluster:
+        yield cluster.scheduler_address
 
 
 def _gpu_workers(client) -> int:
@@ -29,17 +39,14 @@ def _gpu_workers(client) -> int:
 def run_on_dask(jobs: list[tuple[str, tuple]], func: Callable, *, address: str | None = None, workers: int = 2,
                 gpu: bool = False) -> Iterator[tuple[str, dict | None, str | None]]:
     """Yield ``(key, func(*args), None)`` or ``(key, None, why it failed)`` per job, as each finishes."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
-    if address is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               resources={"GPU": 1} if gpu else None)
-        client = Client(cluster)
-    else:
-        cluster, client = None, Client(address, timeout="30s")
-    try:
+    with contextlib.ExitStack() as stack:
+        if address is None:
+            address = stack.enter_context(local_cluster(workers, gpu=gpu))
+        client = stack.enter_context(Client(address, timeout="30s"))
         if gpu and _gpu_workers(client) == 0:
-            raise ClusterError(f"the cluster at {address or 'this machine'} has no worker with a GPU resource; "
+            raise ClusterError(f"the cluster at {address} has no worker with a GPU resource; "
                                "start GPU workers with: dask worker ADDRESS --nthreads 1 --resources GPU=1")
         resources = {"GPU": 1} if gpu else None
         futures = {client.submit(func, *args, key=key, resources=resources): key for key, args in jobs}
@@ -48,7 +55,3 @@ def run_on_dask(jobs: list[tuple[str, tuple]], func: Callable, *, address: str |
                 yield futures[future], future.result(), None
             except Exception as exc:  # noqa: BLE001 - one failed grading must not stop the class
                 yield futures[future], None, f"{type(exc).__name__}: {str(exc)[:300]}"
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

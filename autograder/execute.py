@@ -15,6 +15,7 @@ the kernel or nbclient is in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -396,30 +397,26 @@ async def _execute_all(client: _CappedClient, nb, plan_path: Path, results_dir: 
 
 
 async def _supervise(client: _CappedClient, km: AsyncKernelManager, nb, plan_path: Path, results_dir: Path,
-                     execution: Execution, scratch: Path, limits: Limits) -> None:
+                     execution: Execution, scratch: Path, limits: Limits, log_file) -> None:
     """Run every cell, but stop the kernel at the first of: all done, the submission's wall time, the disk budget."""
-    with open(scratch.parent / "kernel.log", "wb") as log_file:
-        work = asyncio.ensure_future(_execute_all(client, nb, plan_path, results_dir, execution, limits, log_file))
-        disk = asyncio.ensure_future(_over_disk_budget(scratch, limits))
-        try:
-            done, _ = await asyncio.wait({work, disk}, timeout=limits.total_timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if work not in done:
-                reason = disk.result() if disk in done else \
-                    f"the submission ran past its total time limit of {limits.total_timeout:g} s"
-                _kill_kernel(km)
-                work.cancel()
-                await asyncio.wait({work}, timeout=30)
-                execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
-        finally:
-            disk.cancel()
-            # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
-            if km.has_kernel:
-                _kill_kernel(km)
-                try:
-                    await km.shutdown_kernel(now=True)
-                except Exception:  # noqa: BLE001 - the kernel is already killed; cleanup is best effort
-                    pass
+    work = asyncio.ensure_future(_execute_all(client, nb, plan_path, results_dir, execution, limits, log_file))
+    disk = asyncio.ensure_future(_over_disk_budget(scratch, limits))
+    try:
+        done, _ = await asyncio.wait({work, disk}, timeout=limits.total_timeout, return_when=asyncio.FIRST_COMPLETED)
+        if work not in done:
+            reason = disk.result() if disk in done else \
+                f"the submission ran past its total time limit of {limits.total_timeout:g} s"
+            _kill_kernel(km)
+            work.cancel()
+            await asyncio.wait({work}, timeout=30)
+            execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
+    finally:
+        disk.cancel()
+        # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
+        if km.has_kernel:
+            _kill_kernel(km)
+            with contextlib.suppress(Exception):   # already killed: the rest is best-effort cleanup
+                await km.shutdown_kernel(now=True)
 
 
 def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_path: Path, results_dir: Path,
@@ -436,7 +433,8 @@ def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_p
                            resources={"metadata": {"path": str(scratch)}})
     client.output_budget = 4 * limits.max_output_chars
     start = time.perf_counter()
-    asyncio.run(_supervise(client, km, nb, plan_path, results_dir, execution, scratch, limits))
+    with open(scratch.parent / "kernel.log", "wb") as log_file:
+        asyncio.run(_supervise(client, km, nb, plan_path, results_dir, execution, scratch, limits, log_file))
     if client.dropped:
         execution.cell_errors.append("the notebook printed more than the printout limit; the rest was dropped")
     if execution.stopped and not execution.printout:

@@ -80,14 +80,14 @@ def page(lab: Lab, student: str, result: GradeResult, edits: list[tuple[str, str
         f'<td>{esc(item.message)}</td></tr>' for item in result.items)
     written = lab.points - result.max_points
     parts = [
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(lab.id)}: {esc(student)}</title>"
-        f"<style>{_STYLE}</style></head><body>",
+        (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(lab.id)}: {esc(student)}</title>"
+         f"<style>{_STYLE}</style></head><body>"),
         f"<h1>{esc(lab.title)}</h1>",
-        f"<p><strong>{esc(student)}</strong>: {result.points:g} of {result.max_points:g} points from the hidden "
-        f"checks. The written answers ({written:g} points) are graded by hand.</p>",
+        (f"<p><strong>{esc(student)}</strong>: {result.points:g} of {result.max_points:g} points from the hidden "
+         f"checks. The written answers ({written:g} points) are graded by hand.</p>"),
         _bars(result),
-        "<h2>Each check</h2><table><tr><th>item</th><th>what it checks</th><th>functions</th><th>points</th>"
-        f"<th>what we found</th></tr>{rows}</table>",
+        ("<h2>Each check</h2><table><tr><th>item</th><th>what it checks</th><th>functions</th><th>points</th>"
+         f"<th>what we found</th></tr>{rows}</table>"),
     ]
     if result.problems:
         shown = "".join(f"<li>{esc(p[:400])}</li>" for p in result.problems[:20])

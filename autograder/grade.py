@@ -9,6 +9,8 @@ the reference outputs and the verdicts are computed in this process.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,6 +54,7 @@ class GradeResult:
     seconds: float
     problems: list[str] = field(default_factory=list)   # submission-level: cell errors, a dead kernel...
     printout: str = ""
+    grader: str = ""          # grader_version() of what graded it: a result is stale once that changes
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -146,6 +149,17 @@ def restore_given_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNod
     return Restored(merged, notes, edits)
 
 
+def grader_version(lab: Lab, course: CourseConfig) -> str:
+    """A digest of everything that decides a grade besides the submission: the engine, the lab's
+    checks, reference and release, and course.yml's seed and grading settings."""
+    digest = hashlib.sha256(json.dumps([course.course.seed, course.grading.model_dump(mode="json")]).encode())
+    engine = sorted(Path(__file__).parent.glob("*.py"))
+    lab_files = [Path(importlib.util.find_spec(name).origin) for name in (lab.checks, lab.solutions)]
+    for path in [*engine, Path(lab_checks.__file__).parent / "base.py", *lab_files, release_path(lab)]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def submission_seed(course: CourseConfig, lab: Lab, content: bytes) -> int:
     digest = hashlib.sha256(f"{course.course.seed}:{lab.id}:".encode() + content).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
@@ -220,7 +234,8 @@ def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str
              for item in checks.items]
     return GradeResult(lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(),
                        seed=submission_seed(course, lab, content), device="none", sandbox="not run", items=items,
-                       points=0.0, max_points=sum(i.max_points for i in items), seconds=0.0, problems=[why])
+                       points=0.0, max_points=sum(i.max_points for i in items), seconds=0.0, problems=[why],
+                       grader=grader_version(lab, course))
 
 
 def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
@@ -261,4 +276,4 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
         lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,
         sandbox=command.note, items=items, points=sum(i.points for i in items),
         max_points=sum(i.max_points for i in items), seconds=round(time.perf_counter() - start, 2),
-        problems=problems, printout=run.printout)
+        problems=problems, printout=run.printout, grader=grader_version(lab, course))

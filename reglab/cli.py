@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
-
-from tqdm import tqdm
 
 from reglab import config
 
@@ -82,7 +82,7 @@ def cmd_grade_class(args, course) -> int:
     print(f"{lab.id}: {len(submissions)} submissions in {submitted}/")
     run = grade_class(lab, course, submissions, out, workers=args.workers, device=args.device,
                       dask_address=args.dask)
-    published = publish(lab, submissions, out, config.ROOT, gradebook=not args.no_gradebook)
+    published = publish(lab, course, submissions, out, config.ROOT, gradebook=not args.no_gradebook)
     rows = []
     for submission in submissions:
         if submission.student in run.failed:
@@ -94,6 +94,9 @@ def cmd_grade_class(args, course) -> int:
     print(f"\ngraded {len(run.graded)}, unchanged {len(run.skipped)}, grader failures {len(run.failed)}; "
           f"results in {out}/, feedback in feedback/<student>/{lab.id}/"
           + ("" if args.no_gradebook else f", {published} in gradebook.db (nbgrader formgrader shows them)"))
+    unconfined = sorted({result.sandbox for _, result, _ in rows if result.sandbox.startswith("NOT SANDBOXED")})
+    for note in unconfined:
+        print(f"\nWARNING: {note}. Install bubblewrap, or set grading.sandbox: required to refuse this.")
     for student, why in run.failed.items():
         print(f"  FAILED {student}: {why} (run again to retry)")
     for why in refused:
@@ -110,31 +113,43 @@ def cmd_export(args, course) -> int:
 
 
 def cmd_demo(args, course) -> int:
-    """Build and release every lab, grade its example submissions as a class, print the table."""
+    """Build and release every lab, then grade its example submissions the way a TA grades a class
+    (results, feedback pages, gradebook), and print the table with what each had to lose."""
     from autograder import report
-    from autograder.grade import grade_submission
+    from autograder.classroom import from_submitted, grade_class, publish
+    from autograder.cluster import local_cluster
+    from autograder.grade import GradeResult
     from reglab.examples import mismatch, write_submissions
-    out = Path(args.out)
+    out, submitted = Path(args.out), config.ROOT / "submitted"
     failures = 0
-    for lab in course.labs:
-        cmd_release(argparse.Namespace(lab=lab.id), course)
-        submitted = write_submissions(lab, config.ROOT / "submitted")
-        print(f"\n{lab.id}: grading {len(submitted)} example submissions from submitted/*/{lab.id}/")
-        rows = []
-        start = time.perf_counter()
-        for example, path in tqdm(submitted, unit="submission", file=sys.stdout):
-            result = grade_submission(path, lab, course, device=args.device)
-            report.write(result, out / lab.id, example.name)
-            lost = {item.id for item in result.items if item.points < item.max_points}
-            problem = mismatch(example, lost, {item.id for item in result.items})
-            failures += problem is not None
-            expected = "all" if example.loses is None else ", ".join(sorted(example.loses)) or "none"
-            note = f"{example.kind}; must lose: {expected}; " + ("as expected" if problem is None else f"UNEXPECTED: {problem}")
-            rows.append((example.name, result, note))
-        print()
-        print(report.table(rows), end="")
-        print(f"\n{len(rows)} submissions in {time.perf_counter() - start:.0f} s; "
-              f"results and reports in {out / lab.id}/ (<student>.json, <student>.txt)")
+    with contextlib.ExitStack() as stack:
+        address = stack.enter_context(local_cluster(args.workers)) if args.workers > 1 else None
+        for lab in course.labs:
+            cmd_release(argparse.Namespace(lab=lab.id), course)
+            written = {example.name: example for example, _ in write_submissions(lab, submitted)}
+            found = [s for s in from_submitted(submitted, lab)[0] if s.student in written]
+            print(f"\n{lab.id}: grading {len(found)} example submissions from submitted/*/{lab.id}/")
+            start = time.perf_counter()
+            run = grade_class(lab, course, found, out / lab.id, device=args.device, dask_address=address)
+            publish(lab, course, found, out / lab.id, config.ROOT)
+            rows = []
+            for submission in found:
+                example = written[submission.student]
+                if submission.student in run.failed:
+                    failures += 1
+                    print(f"  FAILED {submission.student}: {run.failed[submission.student]}")
+                    continue
+                result = GradeResult.from_json(json.loads((out / lab.id / f"{example.name}.json").read_text()))
+                lost = {item.id for item in result.items if item.points < item.max_points}
+                problem = mismatch(example, lost, {item.id for item in result.items})
+                failures += problem is not None
+                expected = "all" if example.loses is None else ", ".join(sorted(example.loses)) or "none"
+                rows.append((example.name, result, f"{example.kind}; must lose: {expected}; "
+                             + ("as expected" if problem is None else f"UNEXPECTED: {problem}")))
+            print(report.table(rows), end="")
+            print(f"\n{len(rows)} submissions in {time.perf_counter() - start:.0f} s "
+                  f"({len(run.skipped)} unchanged since the last run); results in {out / lab.id}/, "
+                  f"feedback pages in feedback/<student>/{lab.id}/, scores in gradebook.db")
     print("\nall example submissions graded as expected" if failures == 0
           else f"\n{failures} example submission(s) did NOT grade as expected")
     return 0 if failures == 0 else 1
@@ -173,9 +188,11 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
     demo = sub.add_parser("demo", help="release every lab and grade the bundled example submissions")
     demo.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    demo.add_argument("-j", "--workers", type=int, default=os.cpu_count() or 1,
+                      help="local grading workers (default: one per core)")
     demo.add_argument("--out", default="out/demo", help="folder for the results (default: out/demo)")
     demo.set_defaults(func=cmd_demo)
-    from reglab.calendar import add_commands   # publish, status: the weekly calendar
+    from reglab.calendar import add_commands  # publish, status: the weekly calendar
     add_commands(sub)
     return top
 

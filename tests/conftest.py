@@ -32,10 +32,9 @@ def lab06b(course):
 @pytest.fixture(scope="session")
 def grading_cluster():
     """One Dask LocalCluster for the session's class gradings: a worker per core."""
-    from distributed import LocalCluster
-    with LocalCluster(n_workers=os.cpu_count() or 2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
+    from autograder.cluster import local_cluster
+    with local_cluster(os.cpu_count() or 2) as address:
+        yield address
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +44,9 @@ def graded(course, tmp_path_factory, grading_cluster):
     session's grading cluster."""
     import json
 
-    import nbformat
-
     from autograder.classroom import from_submitted, grade_class
     from autograder.grade import GradeResult
-    from reglab.examples import examples
+    from reglab.examples import write_submissions
 
     cache = {}
 
@@ -57,17 +54,13 @@ def graded(course, tmp_path_factory, grading_cluster):
         if short not in cache:
             lab = course.lab(short)
             submitted, out = tmp_path_factory.mktemp(f"submitted{short}"), tmp_path_factory.mktemp(f"grades{short}")
-            bundled = examples(lab)
-            for example in bundled:
-                folder = submitted / example.name / lab.id
-                folder.mkdir(parents=True)
-                nbformat.write(example.notebook, folder / f"{lab.id}.ipynb")
+            written = write_submissions(lab, submitted)
             found, refused = from_submitted(submitted, lab)
             assert not refused, refused
             run = grade_class(lab, course, found, out, dask_address=grading_cluster, progress=False)
             assert not run.failed, run.failed
             cache[short] = {example.name: (example, GradeResult.from_json(json.loads(
-                (out / f"{example.name}.json").read_text()))) for example in bundled}
+                (out / f"{example.name}.json").read_text()))) for example, _ in written}
         return cache[short]
 
     return grade

@@ -12,6 +12,8 @@ import nbformat
 import pytest
 
 from autograder.classroom import already_graded, from_submitted, grade_class, import_zip
+from autograder.grade import grader_version
+from reglab import config
 from reglab.config import ROOT
 from reglab.examples import examples
 
@@ -104,6 +106,11 @@ def test_a_class_is_graded_once_and_regraded_only_where_a_notebook_changed(tmp_p
     third = grade_class(lab06b, course, found, out, progress=False)
     assert third.graded == ["bob"] and json.loads((out / "bob.json").read_text())["points"] == 12
 
+    stricter = course.model_copy(update={"grading": course.grading.model_copy(update={"max_output_kb": 32})})
+    carol = [s for s in found if s.student == "carol"]
+    assert grade_class(lab06b, stricter, carol, out, progress=False).graded == ["carol"], \
+        "a result made under other grading settings is stale"
+
 
 @pytest.mark.slow
 def test_a_regrade_of_an_unchanged_submission_gives_the_same_result(tmp_path, course, lab06b, notebooks):
@@ -159,7 +166,7 @@ def test_sigkill_mid_run_then_resume_grades_every_submission_exactly_once(tmp_pa
     for path in out.glob("*.json"):              # what landed is whole, never half-written
         json.loads(path.read_text())
 
-    again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr[-3000:]
     second = json.loads(again.stdout.strip().splitlines()[-1])
     assert set(second["skipped"]) == before and not second["failed"]
@@ -167,4 +174,4 @@ def test_sigkill_mid_run_then_resume_grades_every_submission_exactly_once(tmp_pa
     after = sorted(p.stem for p in out.glob("*.json"))
     assert after == students and not list(out.glob("*.tmp"))
     found, _ = from_submitted(submitted, lab06b)
-    assert all(already_graded(s, out) for s in found)
+    assert all(already_graded(s, out, grader_version(lab06b, config.load())) for s in found)

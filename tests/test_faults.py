@@ -7,6 +7,8 @@ tight limits. A fault in a cell the student added leaves the functions graded
 probes costs every item, with the reason on every item.
 """
 
+import json
+
 import nbformat
 import pytest
 
@@ -149,3 +151,26 @@ def test_edited_given_and_self_check_cells_are_restored_and_added_cells_kept(ref
     assert result.points == result.max_points, result.problems
     assert "2 given or self-check cell(s) were changed" in _problems(result)
     assert "1 cell(s) you added were run too" in _problems(result)
+
+
+def test_faults_in_a_class_touch_no_one_elses_grade(reference, lab06b, tight, tmp_path):
+    """A class graded two at a time, where one student fork-bombs, one kills the kernel and one
+    fills the disk: the others are graded as if alone, and the run goes on."""
+    from autograder.classroom import from_submitted, grade_class
+    faults = {name: code for name, code, _ in CONTAINED + FATAL}
+    class_of = {"ann": None, "ben": faults["fork_bomb"], "cat": faults["os_exit"], "dev": None,
+                "eli": faults["fill_the_disk"], "fay": None}
+    for student, code in class_of.items():
+        nb = nbformat.from_dict(reference)
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"by {student}"))
+        if code:
+            nb.cells.insert(next(i for i, c in enumerate(nb.cells) if c in _solution_cells(nb)) + 1,
+                            nbformat.v4.new_code_cell(code))
+        folder = tmp_path / "submitted" / student / lab06b.id
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{lab06b.id}.ipynb")
+    found, _ = from_submitted(tmp_path / "submitted", lab06b)
+    run = grade_class(lab06b, tight, found, tmp_path / "grades", workers=2, progress=False)
+    assert sorted(run.graded) == sorted(class_of) and not run.failed
+    points = {s: json.loads((tmp_path / "grades" / f"{s}.json").read_text())["points"] for s in class_of}
+    assert points == {"ann": 14, "ben": 14, "cat": 0, "dev": 14, "eli": 0, "fay": 14}

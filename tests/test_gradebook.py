@@ -19,7 +19,7 @@ STUDENTS = {"alice": "reference", "bob": "blank", "carol": "biased_running_var"}
 
 
 @pytest.fixture(scope="module")
-def course_dir(tmp_path_factory, lab06b, graded06b):
+def course_dir(tmp_path_factory, course, lab06b, graded06b):
     """A course directory with 06b released into its gradebook, three submissions (carol's 5 hours
     late) graded and published into it."""
     root = tmp_path_factory.mktemp("course")
@@ -38,7 +38,7 @@ def course_dir(tmp_path_factory, lab06b, graded06b):
     for submission in found:                      # the results as grade_class writes them
         result = graded06b[STUDENTS[submission.student]][1]
         write(dataclasses.replace(result, sha256=submission.sha256), out, submission.student)
-    assert publish(lab06b, found, out, root) == 3
+    assert publish(lab06b, course, found, out, root) == 3
     return root
 
 
@@ -92,13 +92,13 @@ def test_lms_export_has_one_row_per_student_and_one_column_per_lab(course_dir, l
     assert by_student == {"alice": "14", "bob": "0", "carol": f"{12 - 1.2:g}"}
 
 
-def test_recording_again_keeps_a_tas_manual_score(course_dir, lab06b, graded06b):
+def test_recording_again_keeps_a_tas_manual_score(course_dir, course, lab06b):
     from nbgrader.api import Gradebook
     with Gradebook(gradebook.database_url(course_dir)) as book:
         book.find_grade("q_small_batch", lab06b.id, lab06b.id, "alice").manual_score = 2
         book.db.commit()
     found, _ = from_submitted(course_dir / "submitted", lab06b)
-    publish(lab06b, found, course_dir / "grades" / lab06b.id, course_dir)
+    publish(lab06b, course, found, course_dir / "grades" / lab06b.id, course_dir)
     grades, _, _, score = _notebook(course_dir, lab06b, "alice")
     assert grades["q_small_batch"][1] == 2 and score == 16
 
