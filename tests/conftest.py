@@ -69,3 +69,42 @@ def graded(course, tmp_path_factory, grading_cluster):
 @pytest.fixture(scope="session")
 def graded06b(graded):
     return graded("06b")
+
+
+@pytest.fixture(scope="session")
+def graded_course(course, lab06b, graded06b):
+    """graded_course(root) -> root: a course directory with 06b released into its gradebook and three
+    submissions graded and published into it (results, feedback, gradebook, autograded/): alice the
+    reference, bob the blank release, carol a bug, 5 hours late."""
+    import dataclasses
+    import datetime as dt
+    import shutil
+
+    import nbformat
+
+    from autograder.classroom import from_submitted, publish
+    from autograder.report import write
+    from reglab.calendar import set_due_date
+    from reglab.release import nbgrader
+
+    def make(root):
+        shutil.copy(config.ROOT / "nbgrader_config.py", root)
+        shutil.copytree(config.ROOT / "source" / lab06b.id, root / "source" / lab06b.id)
+        nbgrader("generate_assignment", lab06b.id, "--force", cwd=root)
+        set_due_date(lab06b, root)
+        students = {"alice": "reference", "bob": "blank", "carol": "biased_running_var"}
+        for student, example in students.items():
+            folder = root / "submitted" / student / lab06b.id
+            folder.mkdir(parents=True)
+            nbformat.write(graded06b[example][0].notebook, folder / f"{lab06b.id}.ipynb")
+            late = dt.timedelta(hours=5 if student == "carol" else -1)
+            (folder / "timestamp.txt").write_text((lab06b.due + late).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+        found, _ = from_submitted(root / "submitted", lab06b)
+        out = root / "grades" / lab06b.id
+        for submission in found:              # the results as grade_class writes them
+            result = graded06b[students[submission.student]][1]
+            write(dataclasses.replace(result, sha256=submission.sha256), out, submission.student)
+        assert publish(lab06b, course, found, out, root) == 3
+        return root
+
+    return make

@@ -1,9 +1,11 @@
-"""A student's path through a real browser: JupyterLab on loopback, headless Chromium.
+"""The labs in a real browser: JupyterLab on loopback, headless Chromium.
 
-Opens the 06b release notebook, types the reference ``batchnorm_forward`` into
-its solution cell, runs all cells, and checks that the forward self-checks
-pass and that the next cell stops on the still-blank backward with
-NotImplementedError. A screenshot is kept under ``test-artifacts/browser/``.
+A student's path: open the 06b release notebook, type the reference
+``batchnorm_forward`` into its solution cell, run all cells, and see the
+forward self-checks pass and the next cell stop on the still-blank backward
+with NotImplementedError. A TA's path: nbgrader's formgrader lists a class
+graded by reglab with its auto scores and the written answers to grade.
+Screenshots of both are kept under ``test-artifacts/browser/``.
 
 Chromium comes from the system (Debian ``chromium``, which scripts/setup installs
 as root; or the path in REGLAB_CHROMIUM), driven through Playwright's Python
@@ -13,6 +15,7 @@ Skipped only where Chromium is missing and ``CI`` is not set; in CI it must run.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -33,6 +36,7 @@ from reglab.config import ROOT
 CHROMIUM = Path(os.environ.get("REGLAB_CHROMIUM", "/usr/bin/chromium"))
 LAB = "06b-batchnorm-by-hand"
 SCREENSHOT = ROOT / "test-artifacts" / "browser" / f"{LAB}-forward-selfchecks.png"
+FORMGRADER_SCREENSHOT = ROOT / "test-artifacts" / "browser" / f"{LAB}-formgrader.png"
 FORWARD_SELFCHECKS = ["forward_train: OK", "running_stats: OK", "eval_mode: OK"]
 
 pytestmark = [
@@ -63,15 +67,13 @@ def _solution_source(function) -> str:
     return "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """A JupyterLab server on 127.0.0.1 with a token, serving a temp folder that holds the release
-    notebook; yields its base URL and token, and always stops it (and its kernels)."""
+@contextlib.contextmanager
+def _jupyter_server(root, tmp_path):
+    """A JupyterLab server on 127.0.0.1 with a token, serving ``root`` (nbgrader's formgrader
+    included); yields its base URL and token, and always stops it (and its kernels)."""
     lab_exe = Path(sys.executable).parent / "jupyter-lab"
     assert lab_exe.exists(), f"{lab_exe} missing: JupyterLab comes with the dev install (scripts/setup)"
-    root, config = tmp_path / "root", tmp_path / "jupyter-config"
-    root.mkdir()
-    shutil.copy(ROOT / "release" / LAB / f"{LAB}.ipynb", root)
+    config = tmp_path / "jupyter-config"
     for name, settings in LAB_SETTINGS.items():
         path = config / "lab" / "user-settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,41 +118,90 @@ def jupyterlab(tmp_path):
                 continue
 
 
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab serving a folder that holds only the 06b release notebook."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(ROOT / "release" / LAB / f"{LAB}.ipynb", root)
+    with _jupyter_server(root, tmp_path) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def _page(width=1400, height=1000):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
 def test_student_fills_forward_and_its_selfchecks_pass_in_jupyterlab(jupyterlab):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from solutions.batchnorm import batchnorm_forward
 
     base, token = jupyterlab
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(f"{base}/lab/tree/{LAB}.ipynb?token={token}")
+    with _page() as page:
+        page.goto(f"{base}/lab/tree/{LAB}.ipynb?token={token}")
 
-            solution_cell = page.locator(".jp-CodeCell", has_text="def batchnorm_forward(")
-            solution_cell.locator(".cm-content").click()
-            page.keyboard.press("ControlOrMeta+a")
-            page.keyboard.insert_text(_solution_source(batchnorm_forward))
-            expect(solution_cell).to_contain_text("running_mean.mul_(1 - momentum)")
-            expect(solution_cell).not_to_contain_text("NotImplementedError")
+        solution_cell = page.locator(".jp-CodeCell", has_text="def batchnorm_forward(")
+        solution_cell.locator(".cm-content").click()
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.insert_text(_solution_source(batchnorm_forward))
+        expect(solution_cell).to_contain_text("running_mean.mul_(1 - momentum)")
+        expect(solution_cell).not_to_contain_text("NotImplementedError")
 
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
 
-            # Run All stops at the first failing cell: the staged-backward self-check, whose
-            # function is still the blank stub.
-            error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            expect(error.first).to_contain_text("NotImplementedError", timeout=90_000)
-            for message in FORWARD_SELFCHECKS:
-                expect(page.locator(".jp-OutputArea-output", has_text=message)).to_have_count(1)
-            errors = error.all_inner_texts()
-            assert len(errors) == 1 and "batchnorm_backward" in errors[0], errors
+        # Run All stops at the first failing cell: the staged-backward self-check, whose
+        # function is still the blank stub.
+        error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        expect(error.first).to_contain_text("NotImplementedError", timeout=90_000)
+        for message in FORWARD_SELFCHECKS:
+            expect(page.locator(".jp-OutputArea-output", has_text=message)).to_have_count(1)
+        errors = error.all_inner_texts()
+        assert len(errors) == 1 and "batchnorm_backward" in errors[0], errors
 
-            page.locator(".jp-CodeCell", has_text=FORWARD_SELFCHECKS[0]).scroll_into_view_if_needed()
-            page.screenshot(path=SCREENSHOT)
-        finally:
-            browser.close()
+        page.locator(".jp-CodeCell", has_text=FORWARD_SELFCHECKS[0]).scroll_into_view_if_needed()
+        page.screenshot(path=SCREENSHOT)
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_formgrader_shows_the_graders_scores_and_the_written_answers_to_grade(tmp_path, graded_course):
+    """A class graded by reglab, seen in nbgrader's formgrader: each submission with its auto
+    score and its written answers flagged for manual grading; a submission's page has the auto
+    points in the self-check cells' score boxes and empty boxes for the written answers."""
+    from playwright.sync_api import expect
+
+    (tmp_path / "course").mkdir()
+    root = graded_course(tmp_path / "course")
+    with _jupyter_server(root, tmp_path) as (base, token), _page() as page:
+        page.goto(f"{base}/formgrader/gradebook/{LAB}/{LAB}?token={token}")
+        rows = page.locator("table tbody tr")
+        expect(rows).to_have_count(3)
+        expected = {"alice": ("14 / 18", "14 / 14"), "bob": ("0 / 18", "0 / 14"), "carol": ("12 / 18", "12 / 14")}
+        for student, (overall, code) in expected.items():
+            row = rows.filter(has=page.locator(f"a.name-shown:text-is('{student}')"))
+            expect(row.locator(".score")).to_have_text(overall)
+            expect(row.locator(".code-score")).to_have_text(code)
+            expect(row.locator(".written-score")).to_have_text("0 / 4")
+            expect(row.locator(".needs-manual-grade .glyphicon-ok")).to_have_count(1)
+        page.locator("#toggle_names").click()
+        FORMGRADER_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=FORMGRADER_SCREENSHOT)
+
+        page.goto(rows.filter(has=page.locator("a.name-shown:text-is('alice')")).locator("a.name-shown")
+                  .get_attribute("href") + f"?token={token}")
+        expect(page.locator("input.score#forward_train")).to_have_value("3")
+        expect(page.locator("input.score#backward_fast")).to_have_value("3")
+        expect(page.locator("input.score#q_small_batch")).to_have_value("")
+        expect(page.locator(".nbgrader_cell", has_text="noisy")).to_have_count(1)   # alice's written answer
+    assert FORMGRADER_SCREENSHOT.stat().st_size > 10_000

@@ -1,8 +1,6 @@
 """Results into the tools TAs use: nbgrader's gradebook (formgrader), the LMS CSV export."""
 
 import csv
-import dataclasses
-import datetime as dt
 import shutil
 
 import nbformat
@@ -10,36 +8,14 @@ import pytest
 
 from autograder import gradebook
 from autograder.classroom import from_submitted, publish
-from autograder.report import write
-from reglab.calendar import set_due_date
 from reglab.config import ROOT
 from reglab.release import nbgrader
 
-STUDENTS = {"alice": "reference", "bob": "blank", "carol": "biased_running_var"}
-
+STUDENTS = ("alice", "bob", "carol")
 
 @pytest.fixture(scope="module")
-def course_dir(tmp_path_factory, course, lab06b, graded06b):
-    """A course directory with 06b released into its gradebook, three submissions (carol's 5 hours
-    late) graded and published into it."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "source" / lab06b.id, root / "source" / lab06b.id)
-    nbgrader("generate_assignment", lab06b.id, "--force", cwd=root)
-    set_due_date(lab06b, root)
-    for student, example in STUDENTS.items():
-        folder = root / "submitted" / student / lab06b.id
-        folder.mkdir(parents=True)
-        nbformat.write(graded06b[example][0].notebook, folder / f"{lab06b.id}.ipynb")
-        late = dt.timedelta(hours=5 if student == "carol" else -1)
-        (folder / "timestamp.txt").write_text((lab06b.due + late).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-    found, _ = from_submitted(root / "submitted", lab06b)
-    out = root / "grades" / lab06b.id
-    for submission in found:                      # the results as grade_class writes them
-        result = graded06b[STUDENTS[submission.student]][1]
-        write(dataclasses.replace(result, sha256=submission.sha256), out, submission.student)
-    assert publish(lab06b, course, found, out, root) == 3
-    return root
+def course_dir(tmp_path_factory, graded_course):
+    return graded_course(tmp_path_factory.mktemp("course"))
 
 
 def _notebook(root, lab, student):
