@@ -4,12 +4,20 @@ nbclient does the executing. Cell errors are expected (a blank function raises
 NotImplementedError) and recorded; a dead kernel or a timeout ends execution
 early but never raises: whatever the harness wrote before that still counts.
 
-Three limits are enforced from out here, where student code cannot reach
-them: the printout kept (output beyond it is dropped as it arrives, so a
-notebook printing megabytes cannot bloat the grader), the wall time of the
-whole submission, and the bytes written to its scratch folder. Past either
-of the last two the kernel's whole process group is killed, whatever state
-the kernel or nbclient is in.
+Limits are enforced from out here, where student code cannot reach them:
+
+* the printout kept (output beyond it is dropped as it arrives, so a notebook
+  printing megabytes cannot bloat the grader);
+* a cell's wall time: past it the cell is interrupted; a cell that goes on
+  after the interrupt is given up, and the notebook runs again in a fresh
+  kernel without it;
+* a probed call's wall time: the harness stops a call itself; a call that
+  writes no record past that is given up the same way, and its function is
+  not called again;
+* processes a cell leaves running are killed (and reaped) when it ends;
+* the whole submission's wall time and the bytes written to its scratch
+  folder: past either the kernel's whole process group is killed, whatever
+  state the kernel or nbclient is in.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +37,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from autograder import harness
+from autograder import harness, processes
 from autograder.sandbox import KernelCommand
 
 KERNEL_NAME = "reglab-confined"
@@ -139,69 +146,9 @@ def _record_cell(execution: Execution, cell, index: int, error: tuple[str, str] 
         execution.cell_errors.append(f"cell {index + 1}: {_why(*error, cell_timeout)}")
 
 
-def _disk_usage(folder: Path) -> int:
-    total = 0
-    for path, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(path, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def _kill_kernel(km: AsyncKernelManager) -> None:
-    """SIGKILL the kernel's whole process group (its sandbox, and anything it forked)."""
-    process = getattr(km.provisioner, "process", None)
-    if process is not None and process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)   # kernels start in a session of their own
-        except (ProcessLookupError, PermissionError):
-            process.kill()
-
-
-def _processes() -> tuple[dict[int, list[int]], set[int]]:
-    """Every process's children, and the zombies (dead, not yet reaped), from /proc."""
-    tree: dict[int, list[int]] = {}
-    zombies = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        pid = int(stat.parent.name)
-        tree.setdefault(int(fields[1]), []).append(pid)
-        if fields[0] == "Z":
-            zombies.add(pid)
-    return tree, zombies
-
-
-def _strays(km: AsyncKernelManager) -> tuple[list[int], bool]:
-    """The processes a cell left running: everything under the kernel's launch process except the
-    chain down to the kernel itself (bubblewrap, its init, the kernel's Python); and whether the
-    kernel has dead children to reap."""
-    process = getattr(km.provisioner, "process", None)
-    if process is None or process.poll() is not None:
-        return [], False
-    (tree, zombies), python = _processes(), os.path.realpath(sys.executable)
-    paths, kernel, queue = {process.pid: [process.pid]}, None, [process.pid]
-    while queue and kernel is None:                  # breadth first: the first Python is the kernel
-        pid = queue.pop(0)
-        if _is(pid, python):
-            kernel = pid
-        for child in tree.get(pid, []):
-            paths[child] = paths[pid] + [child]
-            queue.append(child)
-    if kernel is None:
-        return [], False
-    chain = set(paths[kernel])
-    strays, todo = [], [child for pid in chain for child in tree.get(pid, []) if child not in chain]
-    while todo:
-        pid = todo.pop()
-        if pid not in zombies:
-            strays.append(pid)
-        todo.extend(tree.get(pid, []))
-    return strays, bool(strays) or any(child in zombies for child in tree.get(kernel, []))
+def _launched(km: AsyncKernelManager):
+    """The process jupyter_client started for the kernel (bubblewrap, or the kernel's Python)."""
+    return getattr(km.provisioner, "process", None)
 
 
 # Run in the kernel after its strays are killed: a killed child stays a zombie, holding a
@@ -221,39 +168,22 @@ async def _stop_strays(client: NotebookClient) -> int:
     """SIGKILL what a cell left running and have the kernel reap it. A fork bomb's children would
     otherwise hold every process slot the limits allow, and the kernel could not start a thread
     for the next cell. Returns how many processes were stopped."""
-    strays, reap = _strays(client.km)
-    for pid in strays:
-        try:
+    stray, reap = processes.strays(_launched(client.km))
+    for pid in stray:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     if reap:
         await asyncio.sleep(0.1)                     # SIGKILL is delivered asynchronously
         await client.async_execute_cell(nbformat.v4.new_code_cell(_REAP), -1, store_history=False)
-    return len(strays)
-
-
-def _is(pid: int, executable: str) -> bool:
-    try:
-        return os.path.realpath(f"/proc/{pid}/exe") == executable
-    except OSError:
-        return False
+    return len(stray)
 
 
 async def _over_disk_budget(scratch: Path, limits: Limits) -> str:
     """Return (a reason) once the scratch folder holds more than the disk budget."""
-    while _disk_usage(scratch) <= limits.max_disk_bytes:
+    while processes.disk_usage(scratch) <= limits.max_disk_bytes:
         await asyncio.sleep(0.25)
     return (f"the notebook wrote more than {limits.max_disk_bytes // 2**20} MB of files; "
             "write less, or delete files you no longer need")
-
-
-def _own(folder: Path, uid: int | None) -> None:
-    if uid is None:
-        return
-    for path, dirs, files in os.walk(folder):
-        for name in [path, *(os.path.join(path, d) for d in dirs), *(os.path.join(path, f) for f in files)]:
-            os.chown(name, uid, uid)
 
 
 class _IgnoredInterrupt(Exception):
@@ -264,9 +194,11 @@ class _IgnoredInterrupt(Exception):
         self.index = index
 
 
-def _grace(timeout: float) -> float:
-    """How long an interrupted cell or call has to stop before its kernel is given up."""
-    return min(timeout, 5.0)
+# How long an interrupted cell has to stop before its kernel is given up, and how much longer than
+# the probe time limit a probed call may go without a record (the harness's own alarm stops a
+# call at the limit; this slack covers a machine under load, and costs time only for a real hang).
+INTERRUPT_GRACE_S = 5.0
+PROBE_SLACK_S = 10.0
 
 
 async def _run_cell(client: NotebookClient, cell, index: int, timeout: float) -> None:
@@ -277,7 +209,7 @@ async def _run_cell(client: NotebookClient, cell, index: int, timeout: float) ->
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
             await client.km.interrupt_kernel()
-            done, _ = await asyncio.wait({task}, timeout=_grace(timeout))
+            done, _ = await asyncio.wait({task}, timeout=INTERRUPT_GRACE_S)
         if not done:
             raise _IgnoredInterrupt(index)
     finally:
@@ -290,7 +222,7 @@ async def _run_cell(client: NotebookClient, cell, index: int, timeout: float) ->
 async def _restart(client: NotebookClient) -> None:
     """Stop the kernel so that the next ``async_setup_kernel`` starts a fresh one (and keep the
     manager's sockets for it: ``restart=True``)."""
-    _kill_kernel(client.km)
+    processes.kill_group(_launched(client.km))
     await client.km.shutdown_kernel(now=True, restart=True)
     if client.kc is not None:
         client.kc.stop_channels()
@@ -315,7 +247,7 @@ async def _run_probes(client: NotebookClient, cell, index: int, results_dir: Pat
     stops a call at the probe time limit itself; a call that writes nothing for longer than that
     (plus a grace) went on past its limit, and raises _HungProbe with its index."""
     task = asyncio.ensure_future(client.async_execute_cell(cell, index))
-    stall = limits.probe_timeout + _grace(limits.probe_timeout)
+    stall = limits.probe_timeout + PROBE_SLACK_S
     try:
         written, since = -1, time.monotonic()
         while not task.done():
@@ -406,7 +338,7 @@ async def _supervise(client: _CappedClient, km: AsyncKernelManager, nb, plan_pat
         if work not in done:
             reason = disk.result() if disk in done else \
                 f"the submission ran past its total time limit of {limits.total_timeout:g} s"
-            _kill_kernel(km)
+            processes.kill_group(_launched(km))
             work.cancel()
             await asyncio.wait({work}, timeout=30)
             execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
@@ -414,7 +346,7 @@ async def _supervise(client: _CappedClient, km: AsyncKernelManager, nb, plan_pat
         disk.cancel()
         # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
         if km.has_kernel:
-            _kill_kernel(km)
+            processes.kill_group(_launched(km))
             with contextlib.suppress(Exception):   # already killed: the rest is best-effort cleanup
                 await km.shutdown_kernel(now=True)
 
@@ -424,7 +356,7 @@ def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_p
     """Execute every code cell of ``nb`` in order, then the harness on ``plan_path`` (appended to ``nb``)."""
     execution = Execution()
     spec_dir = _kernel_spec_dir(scratch, command)
-    _own(scratch, command.uid)
+    processes.give_to(scratch, command.uid)
     km = _KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]),
                         transport="ipc", ip=str(scratch / ".kernel-ipc"),
                         connection_file=str(scratch / ".kernel-connection.json"))

@@ -190,7 +190,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", choices=["cpu", "cuda", "auto"])
     demo.add_argument("-j", "--workers", type=int, default=os.cpu_count() or 1,
                       help="local grading workers (default: one per core)")
-    demo.add_argument("--out", default="out/demo", help="folder for the results (default: out/demo)")
+    demo.add_argument("--out", default=str(config.ROOT / "grades"),
+                      help="folder for the results, a subfolder per lab (default: grades/, as grade-class)")
     demo.set_defaults(func=cmd_demo)
     from reglab.calendar import add_commands  # publish, status: the weekly calendar
     add_commands(sub)

@@ -19,6 +19,7 @@ attempt("solutions", lambda: __import__("solutions.batchnorm"))
 attempt("network", lambda: socket.create_connection(("127.0.0.1", 22), timeout=2))
 attempt("write /usr", lambda: open("/usr/reglab-test", "w"))
 attempt("scratch", lambda: open("scratch-file", "w").write("ok"))
+attempt("another student", lambda: open(OTHER_STUDENT).read())
 import os
 print("profile", os.environ.get("REGLAB_PROFILE"))
 """
@@ -29,7 +30,11 @@ def _run(course, tmp_path, grading):
     (scratch / "results").mkdir(parents=True)
     probes.write_plan([], scratch / "plan.pt", "cpu", 5)
     command = sandbox.kernel_command(scratch, grading, "cpu", hidden=[str(ROOT)])
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
+    other = tmp_path / "submitted" / "alice" / "06b-batchnorm-by-hand.ipynb"   # beside the scratch folder
+    other.parent.mkdir(parents=True)
+    other.write_text("{}")
+    source = f"OTHER_STUDENT = {str(other)!r}\n" + PROBE
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     run = execute.run(nb, command, scratch, scratch / "plan.pt", scratch / "results",
                       execute.Limits(cell_timeout=60, probe_timeout=60, total_timeout=120,
                                      max_output_chars=10_000, max_disk_bytes=2**26))
@@ -40,7 +45,7 @@ def _run(course, tmp_path, grading):
 def test_sandboxed_kernel_sees_only_its_scratch_folder(course, tmp_path):
     command, run = _run(course, tmp_path, course.grading.model_copy(update={"sandbox": "required"}))
     assert command.sandboxed and run.harness_finished, run
-    for blocked in ("course.yml", "solutions", "network", "write /usr"):
+    for blocked in ("course.yml", "solutions", "network", "write /usr", "another student"):
         assert f"{blocked} blocked" in run.printout, run.printout
     assert "scratch REACHED" in run.printout
     assert "profile ci" in run.printout               # notebooks run in the grading profile
