@@ -5,10 +5,13 @@
 1. plain execution of the notebook with nbclient (no sandbox, no probes);
 2. `reglab grade` (sandboxed kernel, the notebook, hidden probes, scoring);
 3. `nbgrader autograde` on the same notebook, in a scratch course folder.
-Prints the median of each and the ratios.
+All three run the notebook in the grading profile (course.yml grading.profile,
+as REGLAB_PROFILE), so each does the same work. Prints the median of each and
+the ratios.
 """
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -41,6 +44,7 @@ def main():
     args = parser.parse_args()
     course = config.load()
     lab = course.lab(args.lab)
+    os.environ["REGLAB_PROFILE"] = course.grading.profile     # plain and nbgrader runs inherit it
     notebook = next(e.notebook for e in examples(lab) if e.name == args.example)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +67,7 @@ def main():
                 lambda: nbgrader("autograde", lab.id, "--force", "--quiet", cwd=root), args.repeats),
         }
     base = results["nbclient, plain execution"]
-    print(f"{lab.id}, example '{args.example}', median of {args.repeats}:")
+    print(f"{lab.id}, example '{args.example}', profile {course.grading.profile}, median of {args.repeats}:")
     for name, seconds in results.items():
         print(f"  {name:<28} {seconds:6.2f} s   {seconds / base:4.2f}x plain execution")
 
