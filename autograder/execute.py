@@ -59,6 +59,8 @@ class Limits:
     total_timeout: float         # the whole submission
     max_output_chars: int        # printout kept
     max_disk_bytes: int          # files written under the scratch folder
+    cpu_time: float              # CPU seconds of the kernel (an rlimit: the kernel gets SIGXCPU)
+    max_file_bytes: int          # one file (an rlimit: a bigger write fails with "File too large")
 
 
 class _KernelManager(AsyncKernelManager):
@@ -116,9 +118,12 @@ def _kernel_spec_dir(scratch: Path, command: KernelCommand) -> Path:
     return spec_dir
 
 
-def _why(ename: str, evalue: str, cell_timeout: float) -> str:
+def _why(ename: str, evalue: str, limits: Limits) -> str:
     if ename == "KeyboardInterrupt":
-        return f"ran past its time limit of {cell_timeout:g} s and was interrupted (an endless loop?)"
+        return f"ran past its time limit of {limits.cell_timeout:g} s and was interrupted (an endless loop?)"
+    if "File too large" in evalue:
+        return (f"{ename}: {evalue} (the notebook wrote a file larger than grading allows "
+                f"({limits.max_file_bytes // 2**20} MB))")
     if ename == "MemoryError":
         return f"MemoryError: {evalue} (the notebook asked for more memory than grading allows)"
     if ename == "BlockingIOError" and "temporarily unavailable" in evalue:
@@ -126,8 +131,7 @@ def _why(ename: str, evalue: str, cell_timeout: float) -> str:
     return f"{ename}: {evalue}"
 
 
-def _record_cell(execution: Execution, cell, index: int, error: tuple[str, str] | None, limit: int,
-                 cell_timeout: float) -> None:
+def _record_cell(execution: Execution, cell, index: int, error: tuple[str, str] | None, limits: Limits) -> None:
     """Add the cell's printout (streams and error lines) to the printout, and its error, if any."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":
@@ -137,13 +141,13 @@ def _record_cell(execution: Execution, cell, index: int, error: tuple[str, str] 
             error = error or (str(output.get("ename")), str(output.get("evalue"))[:200])
         else:
             continue
-        room = limit - len(execution.printout)
+        room = limits.max_output_chars - len(execution.printout)
         if room > 0:
             execution.printout += text[:room]
             if len(text) > room:
                 execution.printout += "\n[... printout truncated ...]\n"
     if error:
-        execution.cell_errors.append(f"cell {index + 1}: {_why(*error, cell_timeout)}")
+        execution.cell_errors.append(f"cell {index + 1}: {_why(*error, limits)}")
 
 
 def _launched(km: AsyncKernelManager):
@@ -184,6 +188,24 @@ async def _over_disk_budget(scratch: Path, limits: Limits) -> str:
         await asyncio.sleep(0.25)
     return (f"the notebook wrote more than {limits.max_disk_bytes // 2**20} MB of files; "
             "write less, or delete files you no longer need")
+
+
+async def _cause_of_death(km: AsyncKernelManager, limits: Limits) -> str:
+    """Why the kernel died, from its exit status: bubblewrap exits with 128 + the signal that
+    killed the kernel, a kernel started without it with minus the signal."""
+    process = _launched(km)
+    for _ in range(20):                          # its exit may be a moment behind nbclient's notice
+        if process is None or process.poll() is not None:
+            break
+        await asyncio.sleep(0.05)
+    code = None if process is None else process.returncode
+    signal_number = -code if code is not None and code < 0 else code - 128 if code and code > 128 else None
+    if signal_number == signal.SIGXCPU:
+        return (f"the kernel died: the notebook used more than its {limits.cpu_time:g} s of CPU time "
+                "(a loop that never ends, or training far longer than the lab asks?)")
+    if signal_number == signal.SIGSEGV:
+        return "the kernel died of a segmentation fault (ctypes, or a C extension given bad memory?)"
+    return "the kernel died (the notebook crashed it or called os._exit / sys.exit)"
 
 
 class _IgnoredInterrupt(Exception):
@@ -303,8 +325,7 @@ async def _execute_all(client: _CappedClient, nb, plan_path: Path, results_dir: 
                     if cell.cell_type != "code" or index in skipped:
                         continue
                     await _run_cell(client, cell, index, limits.cell_timeout)
-                    _record_cell(execution, cell, index, client.reply_errors.pop(index, None),
-                                 limits.max_output_chars, limits.cell_timeout)
+                    _record_cell(execution, cell, index, client.reply_errors.pop(index, None), limits)
                     if await _stop_strays(client):
                         execution.cell_errors.append(f"cell {index + 1}: left processes running; they were stopped")
                 client.output_budget = max(client.output_budget, 0) + 64_000   # room for the harness's own line
@@ -320,7 +341,7 @@ async def _execute_all(client: _CappedClient, nb, plan_path: Path, results_dir: 
         except _HungProbe as exc:
             hung += _record_hung_calls(plan_path, results_dir, exc.call_index, limits)
         except DeadKernelError:
-            execution.stopped = "the kernel died (the notebook crashed it or called os._exit / sys.exit)"
+            execution.stopped = await _cause_of_death(client.km, limits)
             return
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is reported, not raised
             execution.stopped = f"the kernel failed: {type(exc).__name__}: {str(exc)[:300]}"

@@ -267,7 +267,8 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
         run = execute.run(nb, command, scratch, plan_path, results_dir, execute.Limits(
             cell_timeout=grading.cell_timeout_s, probe_timeout=grading.probe_timeout_s,
             total_timeout=grading.submission_timeout_s, max_output_chars=grading.max_output_kb * 1024,
-            max_disk_bytes=grading.max_disk_mb * 2**20))
+            max_disk_bytes=grading.max_disk_mb * 2**20, cpu_time=grading.cpu_time_s,
+            max_file_bytes=grading.max_file_mb * 2**20))
         outcomes = probes.read_outcomes(all_calls, results_dir)
 
     items = score(checks, item_calls, outcomes, ctx, run.stopped)

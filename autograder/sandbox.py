@@ -26,8 +26,8 @@ from reglab.config import Grading
 _BOOTSTRAP = """\
 import os, resource, runpy, sys
 os.environ.update({environment!r})
-for name, value in {limits!r}:
-    resource.setrlimit(getattr(resource, name), (value, value))
+for name, soft, hard in {limits!r}:
+    resource.setrlimit(getattr(resource, name), (soft, hard))
 uid = {uid!r}
 if uid is not None:
     os.setgroups([]); os.setgid(uid); os.setuid(uid)
@@ -105,12 +105,19 @@ def _ancestors(paths: list[str]) -> list[str]:
     return found
 
 
-def _limits(grading: Grading, uid: int | None) -> list[tuple[str, int]]:
+# Past the CPU time's soft limit the kernel gets SIGXCPU, which the grader reads from its exit
+# status and names; a kernel that ignores SIGXCPU is killed at the hard limit this much later.
+CPU_HARD_LIMIT_GRACE_S = 5
+
+
+def _limits(grading: Grading, uid: int | None) -> list[tuple[str, int, int]]:
+    """(rlimit, soft, hard) for the kernel."""
     mb = 1024 * 1024
     already = 0 if uid is not None else _tasks_of(os.geteuid())
-    return [("RLIMIT_AS", grading.memory_mb * mb), ("RLIMIT_CPU", grading.cpu_time_s),
-            ("RLIMIT_FSIZE", grading.max_file_mb * mb), ("RLIMIT_NPROC", already + grading.max_processes),
-            ("RLIMIT_CORE", 0)]
+    fixed = [("RLIMIT_AS", grading.memory_mb * mb), ("RLIMIT_FSIZE", grading.max_file_mb * mb),
+             ("RLIMIT_NPROC", already + grading.max_processes), ("RLIMIT_CORE", 0)]
+    return [(name, value, value) for name, value in fixed] + \
+        [("RLIMIT_CPU", grading.cpu_time_s, grading.cpu_time_s + CPU_HARD_LIMIT_GRACE_S)]
 
 
 def _python_roots() -> list[str]:

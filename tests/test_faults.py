@@ -19,9 +19,13 @@ LIMITS = {"cell_timeout_s": 5, "probe_timeout_s": 2, "submission_timeout_s": 40,
           "max_disk_mb": 64, "max_output_kb": 8}
 
 
+def _with(course, **grading):
+    return course.model_copy(update={"grading": course.grading.model_copy(update=grading)})
+
+
 @pytest.fixture(scope="module")
 def tight(course):
-    return course.model_copy(update={"grading": course.grading.model_copy(update=LIMITS)})
+    return _with(course, **LIMITS)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,7 @@ def test_a_fault_in_an_added_cell_is_contained_and_reported(reference, lab06b, t
 # Faults that stop the kernel before the probes: every item is lost, and says why.
 FATAL = [
     ("os_exit", "import os\nos._exit(3)", "the kernel died"),
-    ("segfault", "import ctypes\nctypes.string_at(0)", "the kernel died"),
+    ("segfault", "import ctypes\nctypes.string_at(0)", "the kernel died of a segmentation fault"),
     ("fill_the_disk", "block = b'0' * 2**20\nfor i in range(1000):\n    with open(f'junk{i}', 'wb') as f:\n        f.write(block * 8)",
      "wrote more than 64 MB of files"),
 ]
@@ -84,6 +88,21 @@ def test_a_fault_that_kills_the_kernel_costs_every_item_with_the_reason(referenc
     assert result.points == 0
     assert words in _problems(result), result.problems
     assert all("did not finish" in item.message for item in result.items), [i.message for i in result.items]
+
+
+def test_a_notebook_over_its_cpu_time_loses_every_item_and_is_told_which_limit(reference, lab06b, tight, tmp_path):
+    busy = _with(tight, cpu_time_s=12, cell_timeout_s=90, submission_timeout_s=120)
+    result = _grade(reference, lab06b, busy, tmp_path, extra_cell="while True:\n    pass")
+    assert result.points == 0
+    assert "more than its 12 s of CPU time" in _problems(result), result.problems
+
+
+def test_a_file_over_the_size_limit_fails_only_the_cell_that_wrote_it(reference, lab06b, tight, tmp_path):
+    small_files = _with(tight, max_file_mb=1)
+    result = _grade(reference, lab06b, small_files, tmp_path,
+                    extra_cell="with open('big.bin', 'wb') as f:\n    f.write(b'0' * 2**21)")
+    assert result.points == result.max_points
+    assert "a file larger than grading allows (1 MB)" in _problems(result), result.problems
 
 
 def _solution_cells(nb):

@@ -37,7 +37,8 @@ def _run(course, tmp_path, grading):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     run = execute.run(nb, command, scratch, scratch / "plan.pt", scratch / "results",
                       execute.Limits(cell_timeout=60, probe_timeout=60, total_timeout=120,
-                                     max_output_chars=10_000, max_disk_bytes=2**26))
+                                     max_output_chars=10_000, max_disk_bytes=2**26, cpu_time=120,
+                                     max_file_bytes=2**26))
     return command, run
 
 
