@@ -6,7 +6,7 @@ The submissions cycle through the lab's bundled examples (reference, alternative
 bug zoo, blank, hostile), each with a note of its own student added so that every
 one is distinct (its own sha256, its own hidden inputs). Each worker count grades
 them all from scratch into a fresh folder; prints seconds, submissions per minute
-and the speed-up over one worker. Target (issue 3): at least 1.8x with 2 workers.
+and the speed-up over one worker. Target: at least 1.8x with 2 workers.
 """
 
 import argparse
