@@ -223,21 +223,29 @@ INTERRUPT_GRACE_S = 5.0
 PROBE_SLACK_S = 10.0
 
 
+@contextlib.asynccontextmanager
+async def _executing(client: NotebookClient, cell, index: int):
+    """The cell's execution as a task. One still running on the way out (given up on, or the
+    whole run was cancelled) is cancelled, and its DeadKernelError, expected by then, dropped."""
+    task = asyncio.ensure_future(client.async_execute_cell(cell, index))
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
 async def _run_cell(client: NotebookClient, cell, index: int, timeout: float) -> None:
     """Execute one cell; past ``timeout`` interrupt it, and raise _IgnoredInterrupt if it will not stop.
     (nbclient's own timeout interrupts again and again, for ever, a cell that catches KeyboardInterrupt.)"""
-    task = asyncio.ensure_future(client.async_execute_cell(cell, index))
-    try:
+    async with _executing(client, cell, index) as task:
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
             await client.km.interrupt_kernel()
             done, _ = await asyncio.wait({task}, timeout=INTERRUPT_GRACE_S)
         if not done:
             raise _IgnoredInterrupt(index)
-    finally:
-        if not task.done():   # given up on, or the whole run was cancelled: its DeadKernelError is expected
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
     task.result()
 
 
@@ -268,9 +276,8 @@ async def _run_probes(client: NotebookClient, cell, index: int, results_dir: Pat
     """Execute the probe cell, watching its progress: the harness writes one record per call, and
     stops a call at the probe time limit itself; a call that writes nothing for longer than that
     (plus a grace) went on past its limit, and raises _HungProbe with its index."""
-    task = asyncio.ensure_future(client.async_execute_cell(cell, index))
     stall = limits.probe_timeout + PROBE_SLACK_S
-    try:
+    async with _executing(client, cell, index) as task:
         written, since = -1, time.monotonic()
         while not task.done():
             await asyncio.wait({task}, timeout=0.5)
@@ -279,10 +286,6 @@ async def _run_probes(client: NotebookClient, cell, index: int, results_dir: Pat
                 written, since = len(records), time.monotonic()
             elif time.monotonic() - since > stall:
                 raise _HungProbe(next(i for i in range(len(records) + 1) if i not in records))
-    finally:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
     task.result()
 
 

@@ -132,8 +132,7 @@ def test_a_function_that_swallows_interrupts_costs_restarts_and_its_items_only(r
     stubborn = _replace_in_solution("def batchnorm_backward_fast(dout, cache):\n", (
         "def batchnorm_backward_fast(dout, cache):\n    while True:\n        try:\n            while True:\n"
         "                pass\n        except BaseException:\n            pass\n"))
-    limits = {"probe_timeout_s": 1, "submission_timeout_s": 300}
-    stingy = tight.model_copy(update={"grading": tight.grading.model_copy(update=limits)})
+    stingy = _with(tight, probe_timeout_s=1, submission_timeout_s=300)
     result = _grade(reference, lab06b, stingy, tmp_path, change=stubborn)
     lost = {i.id: i.message for i in result.items if i.points < i.max_points}
     assert set(lost) == _items_calling(lab06b, "batchnorm_backward_fast"), lost
@@ -189,8 +188,7 @@ def test_faults_in_a_class_touch_no_one_elses_grade(reference, lab06b, tight, tm
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{lab06b.id}.ipynb")
     found, _ = from_submitted(tmp_path / "submitted", lab06b)
-    roomy = tight.model_copy(update={"grading": tight.grading.model_copy(update={   # two kernels share the cores
-        "cell_timeout_s": 60, "probe_timeout_s": 20, "submission_timeout_s": 300})})
+    roomy = _with(tight, cell_timeout_s=60, probe_timeout_s=20, submission_timeout_s=300)   # two kernels share the cores
     run = grade_class(lab06b, roomy, found, tmp_path / "grades", workers=2, progress=False)
     assert sorted(run.graded) == sorted(class_of) and not run.failed
     points = {s: json.loads((tmp_path / "grades" / f"{s}.json").read_text())["points"] for s in class_of}
