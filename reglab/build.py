@@ -13,12 +13,21 @@ locked (read-only in the release, restored at grading):
   graded by hand in formgrader; the cell text is the model answer.
 * ``reglab="profiles"``: an empty code cell that the build fills with the
   lab's ``profiles`` from course.yml, as ``PROFILES = {...}`` (given, locked).
+* ``reglab="demo"``: given code that no student function needs (a plot, an
+  experiment, a timing). Grading decides points before such cells run, and
+  skips them with ``--no-outputs``; the cell carries ``{"reglab": {"demo": true}}``.
+
+Every notebook carries ``{"reglab": {"lab": <id>, "build": <digest>}}`` in its
+metadata, so a grader can tell another lab's notebook, or an older release's,
+from this one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -129,11 +138,15 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
             grade_id = item_id
             points += item_points
             cell.metadata["nbgrader"] = _nbgrader(grade_id, solution=True, grade=True, points=item_points)
-        elif role is None:
+        elif role in (None, "demo"):
             grade_id = f"given_{index:02d}"
             cell.metadata["nbgrader"] = _nbgrader(grade_id, locked=True)
+            if role == "demo":
+                if cell.cell_type != "code":
+                    raise BuildError(f"{where}: a demo cell is a code cell")
+                cell.metadata["reglab"] = {"demo": True}
         else:
-            raise BuildError(f"{where}: unknown reglab={role!r}; use solution, selfcheck, written or profiles")
+            raise BuildError(f"{where}: unknown reglab={role!r}; use solution, selfcheck, written, profiles or demo")
         if grade_id in seen:
             raise BuildError(f"{where}: {grade_id!r} is used twice (first in cell {seen[grade_id]})")
         seen[grade_id] = index
@@ -147,10 +160,19 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
         raise BuildError(f"course.yml: labs[{lab.id}].points is {lab.points:g}, but the notebook's graded cells "
                          f"add up to {points:g}; change one of them")
     nb.metadata.pop("jupytext", None)
+    nb.metadata["reglab"] = {"lab": lab.id, "build": build_digest(nb)}
     nb.metadata["language_info"] = {"name": "python"}
     nb.nbformat, nb.nbformat_minor = 4, 5
     nbformat.validate(nb)
     return nb
+
+
+def build_digest(nb: nbformat.NotebookNode) -> str:
+    """A digest of the cells' roles and text: two builds share it only if a student sees the same lab."""
+    digest = hashlib.sha256()
+    for cell in nb.cells:
+        digest.update(json.dumps([cell.cell_type, cell.source, cell.metadata.get("nbgrader", {})]).encode())
+    return digest.hexdigest()[:12]
 
 
 def notebook_text(nb: nbformat.NotebookNode) -> str:
