@@ -112,6 +112,16 @@ def cmd_export(args, course) -> int:
     return 0
 
 
+def cmd_similarity(args, course) -> int:
+    """Rank pairs of a lab's submissions by the code they share: an HTML page and a CSV for TAs to read."""
+    from autograder.similarity import similarity_report
+    lab = course.lab(args.lab)
+    out = Path(args.out) if args.out else config.ROOT / "out" / "similarity" / lab.id
+    report = similarity_report(lab, Path(args.submitted), out, archive=Path(args.archive) if args.archive else None)
+    print(report.summary(), end="")
+    return 0
+
+
 def cmd_demo(args, course) -> int:
     """Build and release every lab, then grade its example submissions the way a TA grades a class
     (results, feedback pages, gradebook), and print the table with what each had to lose."""
@@ -186,6 +196,13 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="CSV for an LMS: one row per student, one column per lab")
     export.add_argument("--to", default="grades.csv", help="the CSV file to write (default: grades.csv)")
     export.set_defaults(func=cmd_export)
+    similar = sub.add_parser("similarity", help="rank pairs of submissions by shared code (HTML + CSV for TAs)")
+    similar.add_argument("--lab", required=True, help="a lab id or its short form (06b)")
+    similar.add_argument("--submitted", default=str(config.ROOT / "submitted"),
+                         help="nbgrader's submitted/ folder: <student>/<lab id>/<notebook> (default: ./submitted)")
+    similar.add_argument("--archive", help="earlier terms' submissions, compared too (same layout as --submitted)")
+    similar.add_argument("--out", help="folder for similarity.html and similarity.csv (default: out/similarity/<lab id>)")
+    similar.set_defaults(func=cmd_similarity)
     demo = sub.add_parser("demo", help="release every lab and grade the bundled example submissions")
     demo.add_argument("--device", choices=["cpu", "cuda", "auto"])
     demo.add_argument("-j", "--workers", type=int, default=os.cpu_count() or 1,
