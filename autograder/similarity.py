@@ -145,15 +145,23 @@ def boilerplate(release: nbformat.NotebookNode) -> set[int]:
     return found
 
 
-def document(name: str, kind: str, text: str, given: set[int]) -> Document:
-    words, spans = tokens(text)
-    doc = Document(name, kind, text, spans)
-    hashes = _kgram_hashes(words)
+def document(name: str, kind: str, cells: list[str], given: set[int]) -> Document:
+    """A document of ``cells``, shown one after the other; no fingerprint spans two cells, so
+    the ends of two given stubs do not make a fingerprint of their own."""
+    doc = Document(name, kind, "\n\n".join(cells), [])
+    hashes, starts, offset = [], [], 0
+    for cell in cells:
+        words, spans = tokens(cell)
+        hashes.append(_kgram_hashes(words))
+        starts.append(len(doc.spans) + np.arange(len(hashes[-1])))
+        doc.spans += [(offset + start, offset + end) for start, end in spans]
+        offset += len(cell) + 2
+    hashes, starts = np.concatenate(hashes or [[]]).astype(np.int64), np.concatenate(starts or [[]]).astype(np.int64)
     if len(hashes) == 0:
         return doc
-    selected, positions = winnow(hashes, WINDOW, remove_duplicates=False)
-    covered = np.zeros(len(words), dtype=bool)
-    for value, position in zip(selected.tolist(), positions.tolist()):
+    selected, index = winnow(hashes, WINDOW, remove_duplicates=False)
+    covered = np.zeros(len(doc.spans), dtype=bool)
+    for value, position in zip(selected.tolist(), starts[index].tolist()):
         if value not in given:
             doc.fingerprints.setdefault(value, []).append(position)
             covered[position:position + K] = True
@@ -174,8 +182,8 @@ def compare(a: Document, b: Document) -> Pair | None:
 
 # ---------------------------------------------------------------- notebooks
 
-def student_code(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> str:
-    """The code a student wrote: solution cells and added code cells, in the release's order."""
+def student_code(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """The code a student wrote, a text per cell: solution cells and added code cells, in the release's order."""
     from autograder.grade import restore_given_cells
     given = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source
              for cell in release.cells if not cell.metadata.get("nbgrader", {}).get("solution")}
@@ -186,7 +194,7 @@ def student_code(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> s
             continue
         label = grade_id if isinstance(grade_id, str) and grade_id.startswith("solution") else "a cell the student added"
         parts.append(f"# ---- {label}\n{cell.source}")
-    return "\n\n".join(parts)
+    return parts
 
 
 def read_capped(path: Path) -> nbformat.NotebookNode:
@@ -218,14 +226,15 @@ def _documents(folder: Path, lab: Lab, kind: str, release, given, problems: list
             problems.append(f"{name}: {submission.problem}")
             continue
         try:
-            code = student_code(read_capped(submission.path), release)
+            cells = student_code(read_capped(submission.path), release)
         except Exception as exc:  # noqa: BLE001 - one unreadable notebook must not stop the report
             problems.append(f"{name}: {str(exc)[:300] or type(exc).__name__}")
             continue
-        if len(code) > MAX_CODE:
-            problems.append(f"{name}: only the first {MAX_CODE:,} of its {len(code):,} characters of code compared")
-            code = code[:MAX_CODE]
-        doc = document(name, kind, code, given)
+        if sum(map(len, cells)) > MAX_CODE:
+            problems.append(f"{name}: only the first {MAX_CODE:,} of its {sum(map(len, cells)):,} characters "
+                            "of code compared")
+            cells = _first_characters(cells, MAX_CODE)
+        doc = document(name, kind, cells, given)
         if doc.covered == 0:
             problems.append(f"{name}: no code of its own beyond the release's (blank, or too short to compare)")
             continue
@@ -233,12 +242,18 @@ def _documents(folder: Path, lab: Lab, kind: str, release, given, problems: list
     return found
 
 
+def _first_characters(cells: list[str], limit: int) -> list[str]:
+    kept = []
+    for cell in cells:
+        kept.append(cell[:limit - sum(map(len, kept))])
+    return [cell for cell in kept if cell]
+
+
 def reference_document(lab: Lab, given: set[int]) -> Document:
     """The lab's reference: the solution cells of the source notebook, which the build fills from solutions/."""
     source = nbformat.read(source_path(lab), as_version=4)
-    code = "\n\n".join(c.source for c in source.cells
-                       if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"))
-    return document(REFERENCE, "reference", code, given)
+    cells = [c.source for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    return document(REFERENCE, "reference", cells, given)
 
 
 def similarity_report(lab: Lab, submitted: Path, out_dir: Path, *, archive: Path | None = None,
