@@ -1,13 +1,27 @@
-"""Run a submission's notebook in a confined kernel, then the probe harness in the same kernel.
+"""Run a submission's notebook in a confined kernel, with the probe harness, and keep every limit.
 
-nbclient does the executing. Cell errors are expected (a blank function raises
-NotImplementedError) and recorded; a dead kernel or a timeout ends execution
-early but never raises: whatever the harness wrote before that still counts.
+    execution = KernelRun(nb, command, ws, limits, call_funcs).run()
+
+nbclient does the executing, in three phases:
+
+1. the cells that define what the student's functions need: imports, given
+   helpers, the solution cells and any cell the student added;
+2. the probes (``probes.probe_cell``): the hidden calls, whose records decide
+   the points;
+3. unless ``run_demos`` is off, the self-check and demo cells, only for the
+   outputs a TA sees (plots the written questions refer to). A function that
+   hung in its probe is replaced first by one that raises at once.
+
+Cell errors are expected (a blank function raises NotImplementedError) and
+recorded; a dead kernel or a timeout ends execution early but never raises:
+whatever the harness wrote before that still counts.
 
 Limits are enforced from out here, where student code cannot reach them:
 
-* the printout kept (output beyond it is dropped as it arrives, so a notebook
-  printing megabytes cannot bloat the grader);
+* every message from the kernel has a size cap (zmq drops a larger one), and
+  what is kept of outputs, display updates and the printout has a budget;
+  comm (widget) messages are not kept at all; of the kernel's own log only
+  the tail is kept, in memory;
 * a cell's wall time: past it the cell is interrupted; a cell that goes on
   after the interrupt is given up, and the notebook runs again in a fresh
   kernel without it;
@@ -15,9 +29,9 @@ Limits are enforced from out here, where student code cannot reach them:
   writes no record past that is given up the same way, and its function is
   not called again;
 * processes a cell leaves running are killed (and reaped) when it ends;
-* the whole submission's wall time and the bytes written to its scratch
-  folder: past either the kernel's whole process group is killed, whatever
-  state the kernel or nbclient is in.
+* the whole submission's wall time, and the bytes and files written to the
+  kernel's filesystem: past either the kernel's whole process group is
+  killed, whatever state the kernel or nbclient is in.
 """
 
 from __future__ import annotations
@@ -26,19 +40,26 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
+import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
+import zmq
+import zmq.asyncio
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from autograder import harness, processes
+from autograder import probes, processes
 from autograder.sandbox import KernelCommand
+from autograder.text import one_line, visible
+from autograder.workspace import Workspace, give_file, list_kernel_dir, open_kernel_dir
+from reglab.config import Grading
 
 KERNEL_NAME = "reglab-confined"
 
@@ -46,10 +67,12 @@ KERNEL_NAME = "reglab-confined"
 @dataclass
 class Execution:
     seconds: float = 0.0
-    cell_errors: list[str] = field(default_factory=list)   # "cell 7: NotImplementedError: ..."
+    cell_errors: list[str] = field(default_factory=list)   # "the cell defining f: NotImplementedError: ..."
     printout: str = ""
     stopped: str | None = None                             # why execution ended early, if it did
     harness_finished: bool = False
+    hung: dict[int, tuple[str, str]] = field(default_factory=dict)   # call index -> (error type, message)
+    records: str | None = None                             # the records folder's name under kernel/records/
 
 
 @dataclass(frozen=True)
@@ -58,26 +81,66 @@ class Limits:
     probe_timeout: float         # one call into a student function
     total_timeout: float         # the whole submission
     max_output_chars: int        # printout kept
-    max_disk_bytes: int          # files written under the scratch folder
     cpu_time: float              # CPU seconds of the kernel (an rlimit: the kernel gets SIGXCPU)
     max_file_bytes: int          # one file (an rlimit: a bigger write fails with "File too large")
+    max_message_bytes: int = 8 * 2**20    # one message frame from the kernel; a larger one is dropped by zmq
+    log_tail_bytes: int = 16_384          # of the kernel's own stdout/stderr, kept in memory
+
+    @classmethod
+    def from_grading(cls, grading: Grading) -> Limits:
+        return cls(cell_timeout=grading.cell_timeout_s, probe_timeout=grading.probe_timeout_s,
+                   total_timeout=grading.submission_timeout_s, max_output_chars=grading.max_output_kb * 1024,
+                   cpu_time=grading.cpu_time_s, max_file_bytes=grading.max_file_mb * 2**20)
+
+
+class _LogTail:
+    """The last bytes a kernel wrote to its stdout and stderr, read from a pipe by a thread of its own
+    (a kernel can write gigabytes there; only the tail is ever kept)."""
+
+    def __init__(self, keep: int):
+        self.keep, self.data = keep, bytearray()
+
+    def follow(self, pipe) -> None:
+        def drain():
+            with contextlib.suppress(OSError, ValueError):
+                while chunk := pipe.read1(65536):
+                    self.data += chunk
+                    del self.data[:-self.keep]
+            with contextlib.suppress(OSError):
+                pipe.close()
+        threading.Thread(target=drain, name="reglab-kernel-log", daemon=True).start()
+
+    def last_lines(self, count: int) -> list[str]:
+        return [visible(line, newlines=False)[:200] for line in self.data.decode(errors="replace").splitlines()
+                if line.strip() and not any(banner in line for banner in _KERNEL_BANNER)][-count:]
 
 
 class _KernelManager(AsyncKernelManager):
-    """Hands the connection file to the kernel's own user when it runs as one (see sandbox.kernel_uid)."""
+    """One kernel start: its connection file in the grader's folder, handed to the kernel's user
+    through a descriptor; its sockets in a folder made for this start; its log through a pipe; and
+    zmq contexts that cap message sizes."""
 
-    kernel_uid: int | None = None
+    run: KernelRun | None = None
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        if self.kernel_uid is not None:
-            os.chown(self.connection_file, self.kernel_uid, self.kernel_uid)
+        give_file(self.run.ws.connection_file, self.run.ws.uid)
+        kw.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        self.run.log.follow(self.provisioner.process.stdout)
+
+    def client(self, **kwargs):
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, self.run.limits.max_message_bytes)
+        context.setsockopt(zmq.RCVHWM, 64)
+        self.run.contexts.append(context)
+        return super().client(context=context, **kwargs)
 
 
 class _CappedClient(NotebookClient):
-    """A NotebookClient that stops storing outputs once ``output_budget`` characters have arrived,
-    and keeps each failed cell's error from its execute reply (an error *output* can be missing:
-    dropped over the budget, or never sent by a kernel out of memory)."""
+    """A NotebookClient that keeps outputs and display updates only while ``output_budget``
+    characters last, keeps no comm (widget) state, and keeps each failed cell's error from its
+    execute reply (an error *output* can be missing: dropped over the budget, or never sent by a
+    kernel out of memory)."""
 
     output_budget: int = 0
     dropped: bool = False
@@ -86,36 +149,39 @@ class _CappedClient(NotebookClient):
         super().__init__(*args, **kwargs)
         self.reply_errors: dict[int, tuple[str, str]] = {}
         self.on_cell_error = self._keep_error
+        self.store_widget_state = False
 
     def _keep_error(self, cell, cell_index, execute_reply):
         content = execute_reply.get("content", {})
-        self.reply_errors[cell_index] = (str(content.get("ename")), str(content.get("evalue"))[:200])
+        self.reply_errors[cell_index] = (str(content.get("ename"))[:80], str(content.get("evalue"))[:200])
+
+    def _spend(self, msg) -> bool:
+        size = len(str(msg.get("content", {})))
+        if size > self.output_budget:
+            self.dropped = True
+            return False
+        self.output_budget -= size
+        return True
 
     def output(self, outs, msg, display_id, cell_index):
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        if size > self.output_budget:
-            if not self.dropped:
-                self.dropped = True
+        if not self._spend(msg):
+            if not any(o.get("name") == "stderr" and "over the printout limit" in str(o.get("text")) for o in outs):
                 outs.append(nbformat.v4.new_output("stream", name="stderr",
                                                    text="\n[... further output dropped: over the printout limit ...]\n"))
             return None
-        self.output_budget -= size
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        if self._spend(msg):
+            super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Widgets are not graded and not shown: their messages are not kept."""
 
 
 # What ipykernel always prints when it starts: never a clue to why it stopped.
 _KERNEL_BANNER = ("NOTE: When using the `ipython kernel`", "To exit, you will have to", '"quit" from a client',
                   "To read more about this", "To connect another client", "--existing ")
-
-
-def _kernel_spec_dir(scratch: Path, command: KernelCommand) -> Path:
-    spec_dir = scratch.parent / f"{scratch.name}-kernelspec"
-    (spec_dir / KERNEL_NAME).mkdir(parents=True, exist_ok=True)
-    # Interrupts go as a message on the control channel: a signal would reach bubblewrap, not the kernel.
-    spec = {"argv": command.argv, "display_name": "reglab confined kernel", "language": "python",
-            "interrupt_mode": "message"}
-    (spec_dir / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec))
-    return spec_dir
 
 
 def _why(ename: str, evalue: str, limits: Limits) -> str:
@@ -128,31 +194,36 @@ def _why(ename: str, evalue: str, limits: Limits) -> str:
         return f"MemoryError: {evalue} (the notebook asked for more memory than grading allows)"
     if ename == "BlockingIOError" and "temporarily unavailable" in evalue:
         return f"{ename}: {evalue} (the notebook started more processes or threads than grading allows)"
+    if "No space left on device" in evalue or "Disk quota" in evalue:
+        return f"{ename}: {evalue} (the notebook wrote more files than grading allows)"
     return f"{ename}: {evalue}"
 
 
-def _record_cell(execution: Execution, cell, index: int, error: tuple[str, str] | None, limits: Limits) -> None:
-    """Add the cell's printout (streams and error lines) to the printout, and its error, if any."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "stream":
-            text = output.get("text", "")
-        elif output.get("output_type") == "error":
-            text = f"{output.get('ename')}: {output.get('evalue')}\n"
-            error = error or (str(output.get("ename")), str(output.get("evalue"))[:200])
-        else:
-            continue
-        room = limits.max_output_chars - len(execution.printout)
-        if room > 0:
-            execution.printout += text[:room]
-            if len(text) > room:
-                execution.printout += "\n[... printout truncated ...]\n"
-    if error:
-        execution.cell_errors.append(f"cell {index + 1}: {_why(*error, limits)}")
+def cell_name(cell) -> str:
+    """How a student knows a cell: by the function it defines, the self-check it is, or its first line."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    first = one_line(cell.get("source", ""), 50)
+    if isinstance(grade_id, str) and grade_id.startswith("solution_"):
+        return f"the cell defining {grade_id.removeprefix('solution_')}"
+    if isinstance(grade_id, str) and meta.get("grade") and meta.get("locked"):
+        return f"the self-check of {grade_id}"
+    if isinstance(grade_id, str):
+        return f'the given cell "{first}"'
+    return f'a cell you added ("{first}")'
 
 
-def _launched(km: AsyncKernelManager):
+def is_demo(cell) -> bool:
+    """A given demo or self-check cell: run only after the probes, for the outputs a TA sees."""
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    demo = cell.get("metadata", {}).get("reglab", {})
+    return (isinstance(demo, dict) and demo.get("demo") is True) or \
+        (isinstance(nbgrader, dict) and bool(nbgrader.get("grade")) and bool(nbgrader.get("locked")))
+
+
+def _launched(km: AsyncKernelManager | None):
     """The process jupyter_client started for the kernel (bubblewrap, or the kernel's Python)."""
-    return getattr(km.provisioner, "process", None)
+    return getattr(getattr(km, "provisioner", None), "process", None)
 
 
 # Run in the kernel after its strays are killed: a killed child stays a zombie, holding a
@@ -168,44 +239,11 @@ _REAP = """def __reglab_reap():
 __reglab_reap(); del __reglab_reap"""
 
 
-async def _stop_strays(client: NotebookClient) -> int:
-    """SIGKILL what a cell left running and have the kernel reap it. A fork bomb's children would
-    otherwise hold every process slot the limits allow, and the kernel could not start a thread
-    for the next cell. Returns how many processes were stopped."""
-    stray, reap = processes.strays(_launched(client.km))
-    for pid in stray:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    if reap:
-        await asyncio.sleep(0.1)                     # SIGKILL is delivered asynchronously
-        await client.async_execute_cell(nbformat.v4.new_code_cell(_REAP), -1, store_history=False)
-    return len(stray)
-
-
-async def _over_disk_budget(scratch: Path, limits: Limits) -> str:
-    """Return (a reason) once the scratch folder holds more than the disk budget."""
-    while processes.disk_usage(scratch) <= limits.max_disk_bytes:
-        await asyncio.sleep(0.25)
-    return (f"the notebook wrote more than {limits.max_disk_bytes // 2**20} MB of files; "
-            "write less, or delete files you no longer need")
-
-
-async def _cause_of_death(km: AsyncKernelManager, limits: Limits) -> str:
-    """Why the kernel died, from its exit status: bubblewrap exits with 128 + the signal that
-    killed the kernel, a kernel started without it with minus the signal."""
-    process = _launched(km)
-    for _ in range(20):                          # its exit may be a moment behind nbclient's notice
-        if process is None or process.poll() is not None:
-            break
-        await asyncio.sleep(0.05)
-    code = None if process is None else process.returncode
-    signal_number = -code if code is not None and code < 0 else code - 128 if code and code > 128 else None
-    if signal_number == signal.SIGXCPU:
-        return (f"the kernel died: the notebook used more than its {limits.cpu_time:g} s of CPU time "
-                "(a loop that never ends, or training far longer than the lab asks?)")
-    if signal_number == signal.SIGSEGV:
-        return "the kernel died of a segmentation fault (ctypes, or a C extension given bad memory?)"
-    return "the kernel died (the notebook crashed it or called os._exit / sys.exit)"
+def _replace_hung(functions: list[str]) -> str:
+    """A cell that makes each function that hung in its probe raise at once when a later cell calls it."""
+    return ("(lambda g, names: [g.__setitem__(n, (lambda n: lambda *a, **k: (_ for _ in ()).throw(TimeoutError("
+            "n + ' did not return when it was graded; it was stopped so the rest of the notebook could run')))(n)) "
+            f"for n in names])(globals(), {sorted(set(functions))!r});")
 
 
 class _IgnoredInterrupt(Exception):
@@ -216,49 +254,6 @@ class _IgnoredInterrupt(Exception):
         self.index = index
 
 
-# How long an interrupted cell has to stop before its kernel is given up, and how much longer than
-# the probe time limit a probed call may go without a record (the harness's own alarm stops a
-# call at the limit; this slack covers a machine under load, and costs time only for a real hang).
-INTERRUPT_GRACE_S = 5.0
-PROBE_SLACK_S = 10.0
-
-
-@contextlib.asynccontextmanager
-async def _executing(client: NotebookClient, cell, index: int):
-    """The cell's execution as a task. One still running on the way out (given up on, or the
-    whole run was cancelled) is cancelled, and its DeadKernelError, expected by then, dropped."""
-    task = asyncio.ensure_future(client.async_execute_cell(cell, index))
-    try:
-        yield task
-    finally:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-
-async def _run_cell(client: NotebookClient, cell, index: int, timeout: float) -> None:
-    """Execute one cell; past ``timeout`` interrupt it, and raise _IgnoredInterrupt if it will not stop.
-    (nbclient's own timeout interrupts again and again, for ever, a cell that catches KeyboardInterrupt.)"""
-    async with _executing(client, cell, index) as task:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if not done:
-            await client.km.interrupt_kernel()
-            done, _ = await asyncio.wait({task}, timeout=INTERRUPT_GRACE_S)
-        if not done:
-            raise _IgnoredInterrupt(index)
-    task.result()
-
-
-async def _restart(client: NotebookClient) -> None:
-    """Stop the kernel so that the next ``async_setup_kernel`` starts a fresh one (and keep the
-    manager's sockets for it: ``restart=True``)."""
-    processes.kill_group(_launched(client.km))
-    await client.km.shutdown_kernel(now=True, restart=True)
-    if client.kc is not None:
-        client.kc.stop_channels()
-        client.kc = None
-
-
 class _HungProbe(Exception):
     """A probed call neither returned nor stopped at its time limit."""
 
@@ -267,137 +262,321 @@ class _HungProbe(Exception):
         self.call_index = call_index
 
 
-def _probe_cell(plan_path: Path, results_dir: Path, skip: list[int]) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(Path(harness.__file__).read_text() +
-                                     f"\nrun_probes({str(plan_path)!r}, {str(results_dir)!r}, globals(), skip={skip!r})\n")
+class _ProbesDone(Exception):
+    """Every probe record is in, but the probe cell did not end (something after the last call hangs)."""
 
 
-async def _run_probes(client: NotebookClient, cell, index: int, results_dir: Path, limits: Limits) -> None:
-    """Execute the probe cell, watching its progress: the harness writes one record per call, and
-    stops a call at the probe time limit itself; a call that writes nothing for longer than that
-    (plus a grace) went on past its limit, and raises _HungProbe with its index."""
-    stall = limits.probe_timeout + PROBE_SLACK_S
-    async with _executing(client, cell, index) as task:
-        written, since = -1, time.monotonic()
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.5)
-            records = {int(path.stem) for path in results_dir.glob("[0-9]*.pt")}
-            if len(records) != written:
-                written, since = len(records), time.monotonic()
-            elif time.monotonic() - since > stall:
-                raise _HungProbe(next(i for i in range(len(records) + 1) if i not in records))
-    task.result()
+# How long an interrupted cell has to stop before its kernel is given up, and how much longer than
+# the probe time limit a probed call may go without a record (the harness's own alarm stops a
+# call at the limit; this slack covers a machine under load, and costs time only for a real hang).
+INTERRUPT_GRACE_S = 5.0
+PROBE_SLACK_S = 10.0
+MAX_ATTEMPTS = 8          # kernels one submission may take (each restart leaves out what hung)
 
 
-def _record_hung_calls(plan_path: Path, results_dir: Path, call_index: int, limits: Limits) -> list[int]:
-    """Records, written here since the harness could not, for a call that never returned and for the
-    later calls of the same function, which are not run again. Returns their indices."""
-    import torch
-    calls = torch.load(plan_path, weights_only=True)["calls"]
-    func = calls[call_index]["func"]
-    written = []
-    for index in range(call_index, len(calls)):
-        if calls[index]["func"] != func:
-            continue
-        error = (f"ProbeTimeout: did not return within {limits.probe_timeout:g} s, and went on running after it "
-                 "was interrupted" if index == call_index else
-                 "ProbeTimeout: was not called again: an earlier call went on running after its time limit")
-        torch.save({"id": calls[index]["id"], "ok": False, "value": None, "args_after": [], "ops": [],
-                    "seconds": 0.0, "error": error}, results_dir / f"{index:04d}.pt")
-        written.append(index)
-    return written
+class KernelRun:
+    """One submission's execution: the notebook in phases, in as many kernels as its faults take."""
 
+    def __init__(self, nb: nbformat.NotebookNode, command: KernelCommand, ws: Workspace, limits: Limits,
+                 call_funcs: list[str], *, run_demos: bool = True):
+        self.nb, self.command, self.ws, self.limits = nb, command, ws, limits
+        self.call_funcs, self.run_demos = call_funcs, run_demos
+        self.execution = Execution()
+        self.log = _LogTail(limits.log_tail_bytes)
+        self.contexts: list[zmq.asyncio.Context] = []
+        self.skipped: dict[int, str] = {}          # cell index -> why it is left out
+        self.spec_dir = ws.root / "kernelspec"
+        (self.spec_dir / KERNEL_NAME).mkdir(parents=True, exist_ok=True)
+        # Interrupts go as a message on the control channel: a signal would reach bubblewrap, not the kernel.
+        spec = {"argv": command.argv, "display_name": "reglab confined kernel", "language": "python",
+                "interrupt_mode": "message"}
+        (self.spec_dir / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec))
+        self.client = _CappedClient(nb, km=self._manager(), kernel_name=KERNEL_NAME, timeout=None, allow_errors=True,
+                                    startup_timeout=120, resources={"metadata": {"path": str(ws.home)}})
+        self.client.output_budget = 4 * limits.max_output_chars
 
-async def _execute_all(client: _CappedClient, nb, plan_path: Path, results_dir: Path, execution: Execution,
-                       limits: Limits, log_file) -> None:
-    """Every code cell in order, then the probes. A cell that ignores its interrupt, or a probed call
-    that never returns, costs a restart: the kernel is stopped and the notebook run again from the
-    top without that cell (or without that call), so the other functions can still be probed."""
-    skipped: dict[int, str] = {}      # cell index -> why it is left out
-    hung: list[int] = []              # probed calls that never returned, or are not made again
-    cells = len(nb.cells)
-    while True:
-        execution.printout, execution.cell_errors = "", list(skipped.values())
-        for record in results_dir.glob("[0-9]*.pt"):
-            if int(record.stem) not in hung:
-                record.unlink()       # a fresh kernel makes every other record again
-        del nb.cells[cells:]
+    def _manager(self) -> _KernelManager:
+        km = _KernelManager(kernel_name=KERNEL_NAME,
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.spec_dir)]),
+                            transport="ipc", ip=str(self.ws.new_ipc_folder() / "kernel"),
+                            connection_file=str(self.ws.connection_file))
+        km.run = self
+        return km
+
+    # -- one kernel -------------------------------------------------------------------------------
+
+    def _disable_reconnects(self) -> None:
+        """Once the kernel is up, never connect again: its socket folder is the kernel's, and a
+        reconnect would follow whatever the kernel put at the socket's name."""
+        kc = self.client.kc
+        for channel in (kc.shell_channel, kc.iopub_channel, kc.stdin_channel, kc.control_channel):
+            socket = getattr(channel, "socket", None)
+            if socket is not None:
+                socket.setsockopt(zmq.RECONNECT_IVL, -1)
+        for context in self.contexts:
+            context.setsockopt(zmq.RECONNECT_IVL, -1)
+
+    async def _stop_strays(self) -> int:
+        """SIGKILL what a cell left running and have the kernel reap it. A fork bomb's children would
+        otherwise hold every process slot the limits allow, and the kernel could not start a thread
+        for the next cell. Returns how many processes were stopped."""
+        stray, reap = processes.strays(_launched(self.client.km))
+        for pid in stray:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if reap:
+            await asyncio.sleep(0.1)                     # SIGKILL is delivered asynchronously
+            await self.client.async_execute_cell(nbformat.v4.new_code_cell(_REAP), -1, store_history=False)
+        return len(stray)
+
+    @contextlib.asynccontextmanager
+    async def _executing(self, cell, index: int):
+        """The cell's execution as a task. One still running on the way out (given up on, or the
+        whole run was cancelled) is cancelled, and its DeadKernelError, expected by then, dropped."""
+        task = asyncio.ensure_future(self.client.async_execute_cell(cell, index))
         try:
-            async with client.async_setup_kernel(stdout=log_file, stderr=log_file):
-                for index, cell in enumerate(nb.cells):
-                    if cell.cell_type != "code" or index in skipped:
-                        continue
-                    await _run_cell(client, cell, index, limits.cell_timeout)
-                    _record_cell(execution, cell, index, client.reply_errors.pop(index, None), limits)
-                    if await _stop_strays(client):
-                        execution.cell_errors.append(f"cell {index + 1}: left processes running; they were stopped")
-                client.output_budget = max(client.output_budget, 0) + 64_000   # room for the harness's own line
-                probe_cell = _probe_cell(plan_path, results_dir, hung)
-                nb.cells.append(probe_cell)
-                await _run_probes(client, probe_cell, len(nb.cells) - 1, results_dir, limits)
-                execution.harness_finished = not any(o.get("output_type") == "error" for o in probe_cell.outputs)
-            return
-        except _IgnoredInterrupt as exc:
-            skipped[exc.index] = (f"cell {exc.index + 1}: ran past its time limit of {limits.cell_timeout:g} s "
-                                  "and went on after the interrupt (does it catch KeyboardInterrupt?); "
-                                  "the notebook was run again without it")
-        except _HungProbe as exc:
-            hung += _record_hung_calls(plan_path, results_dir, exc.call_index, limits)
-        except DeadKernelError:
-            execution.stopped = await _cause_of_death(client.km, limits)
-            return
-        except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is reported, not raised
-            execution.stopped = f"the kernel failed: {type(exc).__name__}: {str(exc)[:300]}"
-            return
-        await _restart(client)
+            yield task
+        finally:
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
+    async def _run_cell(self, cell, index: int) -> None:
+        """Execute one cell; past the cell time limit interrupt it, and raise _IgnoredInterrupt if it
+        will not stop. (nbclient's own timeout interrupts again and again, for ever, a cell that
+        catches KeyboardInterrupt.)"""
+        async with self._executing(cell, index) as task:
+            done, _ = await asyncio.wait({task}, timeout=self.limits.cell_timeout)
+            if not done:
+                await self.client.km.interrupt_kernel()
+                done, _ = await asyncio.wait({task}, timeout=INTERRUPT_GRACE_S)
+            if not done:
+                raise _IgnoredInterrupt(index)
+        task.result()
+        self._record_cell(cell, self.client.reply_errors.pop(index, None))
+        if await self._stop_strays():
+            self.execution.cell_errors.append(f"{cell_name(cell)}: left processes running; they were stopped")
 
-async def _supervise(client: _CappedClient, km: AsyncKernelManager, nb, plan_path: Path, results_dir: Path,
-                     execution: Execution, scratch: Path, limits: Limits, log_file) -> None:
-    """Run every cell, but stop the kernel at the first of: all done, the submission's wall time, the disk budget."""
-    work = asyncio.ensure_future(_execute_all(client, nb, plan_path, results_dir, execution, limits, log_file))
-    disk = asyncio.ensure_future(_over_disk_budget(scratch, limits))
-    try:
-        done, _ = await asyncio.wait({work, disk}, timeout=limits.total_timeout, return_when=asyncio.FIRST_COMPLETED)
-        if work not in done:
-            reason = disk.result() if disk in done else \
-                f"the submission ran past its total time limit of {limits.total_timeout:g} s"
-            processes.kill_group(_launched(km))
-            work.cancel()
-            await asyncio.wait({work}, timeout=30)
-            execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
-    finally:
-        disk.cancel()
-        # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
-        if km.has_kernel:
-            processes.kill_group(_launched(km))
-            with contextlib.suppress(Exception):   # already killed: the rest is best-effort cleanup
-                await km.shutdown_kernel(now=True)
+    def _record_cell(self, cell, error: tuple[str, str] | None) -> None:
+        """Add the cell's printout (streams and error lines) to the printout, and its error, if any."""
+        execution = self.execution
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = str(output.get("text", ""))
+            elif output.get("output_type") == "error":
+                text = f"{output.get('ename')}: {output.get('evalue')}\n"
+                error = error or (str(output.get("ename"))[:80], str(output.get("evalue"))[:200])
+            else:
+                continue
+            room = self.limits.max_output_chars - len(execution.printout)
+            if room > 0:
+                execution.printout += visible(text[:room])
+                if len(text) > room:
+                    execution.printout += "\n[... printout truncated ...]\n"
+        if error:
+            execution.cell_errors.append(visible(f"{cell_name(cell)}: {_why(*error, self.limits)}", newlines=False))
 
+    async def _written_records(self, records: str) -> set[int]:
+        def count():
+            try:
+                fd = open_kernel_dir(self.ws, "records", records)
+            except OSError:
+                return set()
+            try:
+                names = list_kernel_dir(fd, len(self.call_funcs) + 100)
+            finally:
+                os.close(fd)
+            return {i for i in map(probes.record_index, names) if i is not None and i < len(self.call_funcs)}
+        return await asyncio.to_thread(count)
 
-def run(nb: nbformat.NotebookNode, command: KernelCommand, scratch: Path, plan_path: Path, results_dir: Path,
-        limits: Limits) -> Execution:
-    """Execute every code cell of ``nb`` in order, then the harness on ``plan_path`` (appended to ``nb``)."""
-    execution = Execution()
-    spec_dir = _kernel_spec_dir(scratch, command)
-    processes.give_to(scratch, command.uid)
-    km = _KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]),
-                        transport="ipc", ip=str(scratch / ".kernel-ipc"),
-                        connection_file=str(scratch / ".kernel-connection.json"))
-    km.kernel_uid = command.uid
-    client = _CappedClient(nb, km=km, kernel_name=KERNEL_NAME, timeout=None, allow_errors=True, startup_timeout=120,
-                           resources={"metadata": {"path": str(scratch)}})
-    client.output_budget = 4 * limits.max_output_chars
-    start = time.perf_counter()
-    with open(scratch.parent / "kernel.log", "wb") as log_file:
-        asyncio.run(_supervise(client, km, nb, plan_path, results_dir, execution, scratch, limits, log_file))
-    if client.dropped:
-        execution.cell_errors.append("the notebook printed more than the printout limit; the rest was dropped")
-    if execution.stopped and not execution.printout:
-        # Nothing ran: the kernel's own last words are the best clue (a sandbox that cannot start, say).
-        log = [line for line in (scratch.parent / "kernel.log").read_text(errors="replace").splitlines()
-               if line.strip() and not any(banner in line for banner in _KERNEL_BANNER)][-3:]
-        if log:
-            execution.stopped += " | kernel log: " + " / ".join(line[:200] for line in log)
-    execution.seconds = time.perf_counter() - start
-    return execution
+    async def _run_probes(self, records: str) -> None:
+        """Execute the probe cell, watching its progress: the harness writes one record per call, and
+        stops a call at the probe time limit itself; a call that writes nothing for longer than that
+        (plus a grace) went on past its limit, and raises _HungProbe with its index."""
+        cell = nbformat.v4.new_code_cell(probes.probe_cell(self.ws.plan, self.ws.records / records,
+                                                           self.execution.hung))
+        self.nb.cells.append(cell)
+        self.client.output_budget = max(self.client.output_budget, 0) + 64_000   # room for the harness's own line
+        stall = self.limits.probe_timeout + PROBE_SLACK_S
+        async with self._executing(cell, len(self.nb.cells) - 1) as task:
+            written, since = -1, time.monotonic()
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                if task.done():
+                    break
+                done = await self._written_records(records) | set(self.execution.hung)
+                if len(done) != written:
+                    written, since = len(done), time.monotonic()
+                elif time.monotonic() - since > stall:
+                    missing = [i for i in range(len(self.call_funcs)) if i not in done]
+                    if not missing:
+                        raise _ProbesDone()
+                    raise _HungProbe(missing[0])
+        task.result()
+        self.execution.harness_finished = not any(o.get("output_type") == "error" for o in cell.outputs)
+        self._record_cell(cell, None)
+
+    def _give_up_on(self, call_index: int) -> None:
+        """The call that hung, and the later calls of the same function, which are not made again."""
+        func = self.call_funcs[call_index]
+        for index in range(call_index, len(self.call_funcs)):
+            if self.call_funcs[index] == func and index not in self.execution.hung:
+                self.execution.hung[index] = (
+                    ("Hung", f"did not return within {self.limits.probe_timeout:g} s, and went on running "
+                             "after it was interrupted") if index == call_index else
+                    ("NotCalled", "was not called again: an earlier call went on running after its time limit"))
+
+    def _fresh_records(self, attempt: int) -> str:
+        """A records folder for this kernel, made under kernel/records/ through descriptors."""
+        name = f"run{attempt}-{secrets.token_hex(4)}"
+        fd = open_kernel_dir(self.ws, "records")
+        try:
+            os.mkdir(name, 0o700, dir_fd=fd)
+            if self.ws.uid is not None:
+                os.chown(name, self.ws.uid, self.ws.uid, dir_fd=fd, follow_symlinks=False)
+        finally:
+            os.close(fd)
+        return name
+
+    async def _restart(self) -> None:
+        """Stop the kernel and its sandbox; the next attempt starts a fresh one with a manager of its own."""
+        km = self.client.km
+        processes.kill_group(_launched(km))
+        if self.client.kc is not None:
+            self.client.kc.stop_channels()
+            self.client.kc = None
+        with contextlib.suppress(Exception):     # already killed: the rest is best-effort cleanup
+            await km.shutdown_kernel(now=True)
+        self.client.km = self._manager()
+
+    # -- the phases -------------------------------------------------------------------------------
+
+    async def _execute_all(self) -> None:
+        """Phase 1 and the probes; a cell that ignores its interrupt, or a probed call that never
+        returns, costs a restart without it. Then phase 3 in the same kernel."""
+        cells = len(self.nb.cells)
+        for attempt in range(MAX_ATTEMPTS):
+            execution = self.execution
+            execution.printout, execution.cell_errors = "", list(self.skipped.values())
+            del self.nb.cells[cells:]
+            execution.records = self._fresh_records(attempt)
+            try:
+                async with self.client.async_setup_kernel():
+                    self._disable_reconnects()
+                    for index, cell in enumerate(self.nb.cells[:cells]):
+                        if cell.cell_type == "code" and index not in self.skipped and not is_demo(cell):
+                            await self._run_cell(cell, index)
+                    try:
+                        await self._run_probes(execution.records)
+                    except _ProbesDone:
+                        execution.cell_errors.append("the probes' cell did not end after the last call; it was stopped")
+                        return
+                    if self.run_demos:
+                        await self._run_demos(cells)
+                return
+            except _IgnoredInterrupt as exc:
+                self.skipped[exc.index] = (f"{cell_name(self.nb.cells[exc.index])}: ran past its time limit of "
+                                           f"{self.limits.cell_timeout:g} s and went on after the interrupt (does it "
+                                           "catch KeyboardInterrupt?); the notebook was run again without it")
+            except _HungProbe as exc:
+                self._give_up_on(exc.call_index)
+            except DeadKernelError:
+                execution.stopped = await self._cause_of_death()
+                return
+            except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is reported, not raised
+                execution.stopped = visible(f"the kernel failed: {type(exc).__name__}: {str(exc)[:300]}", newlines=False)
+                return
+            await self._restart()
+        self.execution.stopped = f"the notebook needed more than {MAX_ATTEMPTS} fresh kernels; grading stopped"
+
+    async def _run_demos(self, cells: int) -> None:
+        """Phase 3: self-checks and demos, for their outputs. Their faults cost no points and no restart."""
+        hung = sorted({self.call_funcs[i] for i, (kind, _) in self.execution.hung.items() if kind == "Hung"})
+        if hung:
+            await self.client.async_execute_cell(nbformat.v4.new_code_cell(_replace_hung(hung)), -1,
+                                                 store_history=False)
+        for index, cell in enumerate(self.nb.cells[:cells]):
+            if cell.cell_type == "code" and index not in self.skipped and is_demo(cell):
+                try:
+                    await self._run_cell(cell, index)
+                except _IgnoredInterrupt:
+                    self.execution.cell_errors.append(f"{cell_name(cell)}: went on after its time limit; "
+                                                      "the cells after it were not run")
+                    return
+
+    async def _cause_of_death(self) -> str:
+        """Why the kernel died, from its exit status: bubblewrap exits with 128 + the signal that
+        killed the kernel, a kernel started without it with minus the signal."""
+        process = _launched(self.client.km)
+        for _ in range(20):                          # its exit may be a moment behind nbclient's notice
+            if process is None or process.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        code = None if process is None else process.returncode
+        signal_number = -code if code is not None and code < 0 else code - 128 if code and code > 128 else None
+        if signal_number == signal.SIGXCPU:
+            return (f"the kernel died: the notebook used more than its {self.limits.cpu_time:g} s of CPU time "
+                    "(a loop that never ends, or training far longer than the lab asks?)")
+        if signal_number == signal.SIGSEGV:
+            return "the kernel died of a segmentation fault (ctypes, or a C extension given bad memory?)"
+        return "the kernel died (the notebook crashed it or called os._exit / sys.exit)"
+
+    async def _over_disk_budget(self) -> str:
+        """Return (a reason) once the kernel's filesystem holds more than its budget. A tmpfs of its
+        own enforces the budget itself (writes past it fail); a plain folder is counted here."""
+        while True:
+            usage = await asyncio.to_thread(self.ws.usage)
+            reason = None if self.ws.mounted else self.ws.over_budget(usage)
+            if reason:
+                return f"{reason}; write less, or delete files you no longer need"
+            await asyncio.sleep(0.5)
+
+    async def _supervise(self) -> None:
+        """Run every phase, but stop the kernel at the first of: all done, the submission's wall time,
+        the disk budget."""
+        work = asyncio.ensure_future(self._execute_all())
+        disk = asyncio.ensure_future(self._over_disk_budget())
+        try:
+            done, _ = await asyncio.wait({work, disk}, timeout=self.limits.total_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if work not in done:
+                reason = disk.result() if disk in done else \
+                    f"the submission ran past its total time limit of {self.limits.total_timeout:g} s"
+                processes.kill_group(_launched(self.client.km))
+                work.cancel()
+                await asyncio.wait({work}, timeout=30)
+                self.execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
+        finally:
+            disk.cancel()
+            km = self.client.km
+            # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
+            if km is not None and km.has_kernel:
+                processes.kill_group(_launched(km))
+                with contextlib.suppress(Exception):   # already killed: the rest is best-effort cleanup
+                    await km.shutdown_kernel(now=True)
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+            for context in self.contexts:
+                context.destroy(linger=0)
+
+    def run(self) -> Execution:
+        """Execute the notebook and the probes (see the module docstring); never raises for the kernel's faults."""
+        start = time.perf_counter()
+        asyncio.run(self._supervise())
+        execution = self.execution
+        if self.client.dropped:
+            execution.cell_errors.append("the notebook printed more than the printout limit; the rest was dropped")
+        if self.ws.mounted:
+            usage = self.ws.usage()
+            if usage.bytes >= 0.98 * self.ws.max_bytes or usage.files >= self.ws.max_files:
+                execution.cell_errors.append(
+                    f"the notebook filled its disk budget ({self.ws.max_bytes // 2**20} MB, {self.ws.max_files} "
+                    "files and folders); writes past it failed")
+        if execution.stopped and not execution.printout:
+            # Nothing ran: the kernel's own last words are the best clue (a sandbox that cannot start, say).
+            log = self.log.last_lines(3)
+            if log:
+                execution.stopped += " | kernel log: " + " / ".join(log)
+        execution.seconds = time.perf_counter() - start
+        return execution
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import tempfile
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,8 +20,10 @@ import nbformat
 import torch
 
 from autograder import checks as lab_checks
-from autograder import execute, probes, sandbox
+from autograder import execute, probes, review, sandbox
 from autograder.checks.base import CheckFailed, Context, Item, LabChecks
+from autograder.text import visible
+from autograder.workspace import Workspace, open_kernel_dir
 from reglab.build import release_path
 from reglab.config import ROOT, CourseConfig, Lab
 
@@ -54,6 +56,8 @@ class GradeResult:
     seconds: float
     problems: list[str] = field(default_factory=list)   # submission-level: cell errors, a dead kernel...
     printout: str = ""
+    flags: list[str] = field(default_factory=list)      # for a TA's look: constructs the code review found
+    late: dict | None = None  # lateness.Lateness as data, set by the class grader (it knows the folder and the student)
     grader: str = ""          # grader_version() of what graded it: a result is stale once that changes
 
     def to_json(self) -> dict:
@@ -61,37 +65,84 @@ class GradeResult:
 
     @classmethod
     def from_json(cls, data: dict) -> GradeResult:
-        return cls(**{**data, "items": [ItemResult(**item) for item in data["items"]]})
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{**{k: v for k, v in data.items() if k in known},
+                      "items": [ItemResult(**item) for item in data["items"]]})
 
 
-def find_notebook(path: Path, lab: Lab) -> Path:
-    """The notebook to grade: ``path`` itself, or the one notebook in the folder ``path``."""
+def _lab_of(path: Path, limit: int) -> str | None:
+    """The lab id a notebook's metadata names (the build writes it into every release), or None."""
+    try:
+        if path.stat().st_size > limit:
+            return None
+        return json.loads(path.read_bytes()).get("metadata", {}).get("reglab", {}).get("lab")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@dataclass
+class Found:
+    """The notebook to grade in a submission, and what was left aside, for the student to hear."""
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def find_notebook(path: Path, lab: Lab, limit: int = 50 * 2**20) -> Found:
+    """The notebook to grade: ``path`` itself, or the one notebook of ``lab`` in the folder ``path``.
+
+    In a folder, notebooks whose metadata names another lab are left aside (and said so); of the
+    rest there must be exactly one, else the submission cannot be graded, with the names found."""
     if path.is_file():
-        return path
+        return Found(path)
     if not path.is_dir():
-        raise SubmissionError(f"{path}: no such file or folder")
-    named = path / f"{lab.id}.ipynb"
-    if named.is_file():
-        return named
-    found = sorted(p for p in path.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    if len(found) != 1:
-        listing = ", ".join(p.name for p in found) or "none"
-        raise SubmissionError(f"{path}: expected one notebook (ideally {lab.id}.ipynb), found {listing}")
-    return found[0]
+        raise SubmissionError(f"{path.name}: no such file or folder")
+    found = sorted(p for p in path.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file())
+    if not found:
+        raise SubmissionError(f"no notebook was submitted (expected {lab.id}.ipynb)")
+    labs = {p: _lab_of(p, limit) for p in found}
+    mine = [p for p in found if labs[p] in (lab.id, None)]
+    others = [p for p in found if p not in mine]
+    aside = [f"{p.name} was not graded: it is lab {labs[p]}'s notebook, not {lab.id}'s" for p in others]
+    if len(mine) == 1:
+        ignored = f" ({', '.join(p.name for p in others)} left aside)" if others else ""
+        return Found(mine[0], aside + ([f"graded {mine[0].name}{ignored}"] if others else []))
+    if not mine:
+        raise SubmissionError(f"the folder holds only other labs' notebooks ({', '.join(p.name for p in others)}); "
+                              f"submit {lab.id}.ipynb")
+    raise SubmissionError(f"the folder holds {len(mine)} notebooks of this lab ({', '.join(p.name for p in mine)}); "
+                          f"submit exactly one, named {lab.id}.ipynb")
 
 
-def read_notebook(path: Path) -> tuple[nbformat.NotebookNode, bytes]:
+def read_notebook(path: Path, limit: int = 50 * 2**20) -> tuple[nbformat.NotebookNode, bytes]:
+    """The notebook at ``path`` and its bytes; SubmissionError (naming the file, not where it lies)
+    if it is larger than ``limit`` bytes or not a valid Jupyter notebook."""
+    if path.stat().st_size > limit:
+        raise SubmissionError(f"{path.name} is larger than {limit // 2**20} MB; clear the outputs "
+                              "(Kernel > Restart and Clear Outputs), save, and submit again")
     data = path.read_bytes()
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except UnicodeDecodeError:
-        raise SubmissionError(f"{path}: not a text file; submit the .ipynb notebook") from None
+        raise SubmissionError(f"{path.name} is not a text file; submit the .ipynb notebook") from None
     except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for bad input
-        raise SubmissionError(f"{path}: not a valid Jupyter notebook ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+        detail = str(exc).splitlines()[0][:200].replace(str(path), path.name) if str(exc) else ""
+        raise SubmissionError(f"{path.name} is not a valid Jupyter notebook ({type(exc).__name__}: {detail}); "
                               "re-download the release and copy your solutions into it") from None
     return nb, data
+
+
+def recognise(nb: nbformat.NotebookNode, release: nbformat.NotebookNode, lab: Lab) -> list[str]:
+    """Notes on whose notebook this is: another lab's is refused, an older release's is said so."""
+    meta = nb.metadata.get("reglab", {}) if isinstance(nb.metadata.get("reglab"), dict) else {}
+    theirs, ours = meta.get("lab"), release.metadata.get("reglab", {})
+    if isinstance(theirs, str) and theirs != lab.id:
+        raise SubmissionError(f"this is lab {visible(theirs[:80], newlines=False)}'s notebook, not {lab.id}'s; "
+                              f"submit the {lab.id} notebook")
+    if isinstance(meta.get("build"), str) and meta.get("build") != ours.get("build"):
+        return ["the notebook was made from an older release of this lab; your answers were matched to the "
+                "current release's cells by their ids"]
+    return []
 
 
 def _grade_id(cell) -> str | None:
@@ -179,14 +230,16 @@ def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: Lab
     if not outcome.ran:
         return f"{call.func} did not finish: {outcome.error or stopped or 'no result came back'}"
     if not outcome.ok:
-        error = outcome.error or "it raised an error"
+        error, kind = outcome.error or "it raised an error", outcome.error_type
         if not under_test:
             return f"not tested: {call.func}, which this item needs first, failed ({error})"
-        if error.startswith("ProbeTimeout: "):
-            return f"{call.func} {error.removeprefix('ProbeTimeout: ')}"
-        if error.startswith("NotImplementedError"):
+        if kind in ("Hung", "NotCalled"):
+            return f"{call.func} {error}"
+        if kind == "ProbeTimeout":
+            return f"{call.func} did not return within its time limit (an endless loop?)"
+        if kind == "NotImplementedError":
             return f"{call.func} is not written yet (it raises NotImplementedError)"
-        if error.startswith("NameError") and "is not defined" in error and call.func in error:
+        if kind == "NameError" and "is not defined" in error and call.func in error:
             return f"{call.func} is not defined: keep the function's name and run the cell that defines it"
         return f"{call.func} raised {error}" + (f" {call.note}" if call.note else "")
     if under_test and item.enforce_rules:
@@ -198,12 +251,16 @@ def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: Lab
 
 
 def score_item(item: Item, calls: list[probes.Call], outcomes: dict, checks: LabChecks, ctx: Context,
-               stopped: str | None) -> ItemResult:
+               stopped: str | None, code: review.Review | None = None) -> ItemResult:
     message = None
     for call in calls:
         message = _failure(call, outcomes[call.id], item, checks, stopped)
         if message:
             break
+    breaks = review.rule_breaks(code, checks, item.functions) if code is not None and item.enforce_rules else []
+    if message is None and breaks:
+        message = (f"{', '.join(item.functions)} uses {'; '.join(breaks)}. This lab asks you to write it from tensor "
+                   "arithmetic; these constructs are not allowed (flagged for your TA)")
     if message is None:
         try:
             item.judge(outcomes, ctx)
@@ -223,32 +280,61 @@ def plan(lab: Lab, seed: int) -> tuple[LabChecks, dict[str, list[probes.Call]]]:
     return checks, {item.id: item.calls(gen) for item in checks.items}
 
 
-def score(checks: LabChecks, item_calls: dict, outcomes: dict, ctx: Context, stopped: str | None = None) -> list[ItemResult]:
-    return [score_item(item, item_calls[item.id], outcomes, checks, ctx, stopped) for item in checks.items]
+def score(checks: LabChecks, item_calls: dict, outcomes: dict, ctx: Context, stopped: str | None = None,
+          code: review.Review | None = None) -> list[ItemResult]:
+    return [score_item(item, item_calls[item.id], outcomes, checks, ctx, stopped, code) for item in checks.items]
 
 
 def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str) -> GradeResult:
-    """The result of a submission that cannot be graded at all: zero on every item, and why."""
+    """The result of a submission that cannot be graded at all: zero on every item, and why (once)."""
     checks = lab_checks.load(lab.checks)
-    items = [ItemResult(item.id, item.title, list(item.functions), 0.0, item.points, f"not graded: {why}")
+    items = [ItemResult(item.id, item.title, list(item.functions), 0.0, item.points, "not graded (see above)")
              for item in checks.items]
     return GradeResult(lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(),
-                       seed=submission_seed(course, lab, content), device="none", sandbox="not run", items=items,
-                       points=0.0, max_points=sum(i.max_points for i in items), seconds=0.0, problems=[why],
-                       grader=grader_version(lab, course))
+                       seed=submission_seed(course, lab, content), device="", sandbox="not run", items=items,
+                       points=0.0, max_points=sum(i.max_points for i in items), seconds=0.0,
+                       problems=[f"not graded: {why}"], grader=grader_version(lab, course))
+
+
+def _beside_the_verdict(problem: str, items: list[ItemResult]) -> str:
+    """A failed self-check, said beside what the hidden checks found of the same item."""
+    for item in items:
+        if problem.startswith(f"the self-check of {item.id}:"):
+            verdict = ("the hidden checks found this item correct" if item.points == item.max_points
+                       else "the hidden checks did not pass this item either")
+            return f"{problem} ({verdict})"
+    return problem
+
+
+def _read_records(ws: Workspace, run: execute.Execution, calls: list[probes.Call], max_bytes: int) -> dict:
+    """The outcomes of ``calls``: from the records the kernel wrote (opened through descriptors, never
+    by name) and, for calls the grader gave up on, from the grader's own memory."""
+    try:
+        fd = open_kernel_dir(ws, "records", run.records) if run.records else None
+    except OSError:
+        fd = None
+    try:
+        return probes.read_outcomes(calls, fd if fd is not None else -1, max_bytes=max_bytes, hung=run.hung)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
-                     seed: int | None = None) -> GradeResult:
+                     seed: int | None = None, run_demos: bool = True) -> GradeResult:
     """Grade one notebook (or a folder holding one) of ``lab``; raises SubmissionError only if unreadable."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     start = time.perf_counter()
-    path = find_notebook(submission, lab)
-    nb, content = read_notebook(path)
+    limit = course.grading.max_notebook_mb * 2**20
+    found = find_notebook(submission, lab, limit)
+    path = found.path
+    nb, content = read_notebook(path, limit)
     release = nbformat.read(release_path(lab), as_version=4)
+    notes = found.notes + recognise(nb, release, lab)
     restored = restore_given_cells(nb, release)
-    nb, notes = restored.nb, restored.notes
+    nb, notes = restored.nb, notes + restored.notes
+    code = review.review(nb, {_grade_id(c) for c in release.cells if c.metadata.get("nbgrader", {}).get("locked")})
     device = resolve_device(device or course.grading.device)
     seed = submission_seed(course, lab, content) if seed is None else seed
     ctx = Context(device=device, float32=course.grading.tolerances[device])
@@ -256,25 +342,19 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
     checks, item_calls = plan(lab, seed)
     all_calls = [call for calls in item_calls.values() for call in calls]
 
-    with tempfile.TemporaryDirectory(prefix="reglab-") as tmp:
-        scratch = Path(tmp) / "scratch"
-        results_dir = scratch / ".probe-results"
-        results_dir.mkdir(parents=True)
-        plan_path = scratch / ".probe-plan.pt"
-        probes.write_plan(all_calls, plan_path, device, course.grading.probe_timeout_s)
-        command = sandbox.kernel_command(scratch, course.grading, device, hidden=[str(ROOT)])
-        grading = course.grading
-        run = execute.run(nb, command, scratch, plan_path, results_dir, execute.Limits(
-            cell_timeout=grading.cell_timeout_s, probe_timeout=grading.probe_timeout_s,
-            total_timeout=grading.submission_timeout_s, max_output_chars=grading.max_output_kb * 1024,
-            max_disk_bytes=grading.max_disk_mb * 2**20, cpu_time=grading.cpu_time_s,
-            max_file_bytes=grading.max_file_mb * 2**20))
-        outcomes = probes.read_outcomes(all_calls, results_dir)
+    grading = course.grading
+    with Workspace.create(grading, uid=sandbox.kernel_user(grading)) as ws:
+        probes.write_plan(all_calls, ws.plan, device, grading.probe_timeout_s)
+        command = sandbox.kernel_command(ws, grading, device, hidden=[str(ROOT)])
+        run = execute.KernelRun(nb, command, ws, execute.Limits.from_grading(grading), [c.func for c in all_calls],
+                                run_demos=run_demos).run()
+        outcomes = _read_records(ws, run, all_calls, grading.max_record_mb * 2**20)
 
-    items = score(checks, item_calls, outcomes, ctx, run.stopped)
-    problems = notes + ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + run.cell_errors
+    items = score(checks, item_calls, outcomes, ctx, run.stopped, code)
+    problems = notes + ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + \
+        [_beside_the_verdict(problem, items) for problem in run.cell_errors]
     return GradeResult(
         lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,
         sandbox=command.note, items=items, points=sum(i.points for i in items),
         max_points=sum(i.max_points for i in items), seconds=round(time.perf_counter() - start, 2),
-        problems=problems, printout=run.printout, grader=grader_version(lab, course))
+        problems=problems, printout=run.printout, grader=grader_version(lab, course), flags=code.flags())

@@ -1,7 +1,8 @@
 """The probe runner that executes INSIDE the student's kernel.
 
 The engine sends this file's text as one extra cell after the submission has
-run. It replays a plan of calls into the student's functions on hidden inputs
+run; the cell executes it in a namespace of its own (``probes.probe_cell``), so no
+name here can replace, or be replaced by, a name of the student's. It replays a plan of calls into the student's functions on hidden inputs
 and writes what came back, as plain data, one file per call. Nothing here
 decides points: the student's process can tamper with anything in it, so the
 trusted grader only reads the files back with ``torch.load(weights_only=True)``
@@ -106,21 +107,34 @@ def _call(func, args, kwargs, timeout):
         signal.signal(signal.SIGALRM, previous)
 
 
+def _stopped(name):
+    def raise_at_once(*args, **kwargs):
+        raise TimeoutError(f"{name} did not return when it was graded; it was stopped so the rest of the "
+                           "notebook could run")
+    return raise_at_once
+
+
 def run_probes(plan_path, results_dir, namespace, skip=()):
     """Run every call of the plan against the functions defined in ``namespace``, but those in
-    ``skip`` (calls that hung in an earlier kernel: the grader has written their records)."""
+    ``skip`` (calls that hung in an earlier kernel: the grader keeps their outcomes). A function
+    that runs past its time limit is not called again, and afterwards raises at once, so the
+    notebook's later cells do not wait on it."""
     global _DEVICE
     plan = torch.load(plan_path, weights_only=True)
     _DEVICE = torch.device(plan["device"])
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    returns = {}
+    returns, timed_out = {}, set()
     for index, call in enumerate(plan["calls"]):
         if index in skip:
             continue
-        record = {"id": call["id"], "ok": False, "error": None, "value": None,
+        record = {"id": call["id"], "ok": False, "error": None, "error_type": None, "value": None,
                   "args_after": [], "ops": [], "seconds": 0.0}
-        if not callable(namespace.get(call["func"])):
+        if call["func"] in timed_out:
+            record["error_type"] = "NotCalled"
+            record["error"] = "was not called again: an earlier call did not return within its time limit"
+        elif not callable(namespace.get(call["func"])):
+            record["error_type"] = "NameError"
             record["error"] = f"NameError: {call['func']} is not defined (did the cell defining it run?)"
         else:
             seen, args = set(), []
@@ -137,9 +151,14 @@ def run_probes(plan_path, results_dir, namespace, skip=()):
             except BaseException as exc:   # noqa: BLE001 - a student's error is data, not a crash
                 where = traceback.extract_tb(exc.__traceback__)[-1:]
                 line = f" (line {where[0].lineno})" if where else ""
+                record["error_type"] = type(exc).__name__
                 record["error"] = f"{type(exc).__name__}: {str(exc)[:300]}{line}"
+                if isinstance(exc, ProbeTimeout):
+                    timed_out.add(call["func"])
             record["seconds"] = time.perf_counter() - start
             record["ops"] = sorted(seen)[:2000]
             record["args_after"] = [_encode(a) if isinstance(a, torch.Tensor) else None for a in args]
         torch.save(record, os.path.join(results_dir, f"{index:04d}.pt"))
+    for name in timed_out:
+        namespace[name] = _stopped(name)
     print(f"probes run: {len(plan['calls'])}")

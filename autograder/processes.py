@@ -1,5 +1,5 @@
 """The grader's hold on a kernel's processes and files, from outside the kernel: kill its process
-group, find what a cell left running, measure what it wrote. Strays are found through Linux's
+group, find what a cell left running. Strays are found through Linux's
 ``/proc``; where there is none (macOS) none are found, and the process limit alone applies."""
 
 from __future__ import annotations
@@ -67,24 +67,3 @@ def _runs(pid: int, executable: str) -> bool:
         return os.path.realpath(f"/proc/{pid}/exe") == executable
     except OSError:
         return False
-
-
-def disk_usage(folder: Path) -> int:
-    """Bytes in the files under ``folder`` (links not followed)."""
-    total = 0
-    for path, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(path, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def give_to(folder: Path, uid: int | None) -> None:
-    """chown ``folder`` and all in it to ``uid`` (None: leave it)."""
-    if uid is None:
-        return
-    for path, dirs, files in os.walk(folder):
-        for name in [path, *(os.path.join(path, d) for d in dirs), *(os.path.join(path, f) for f in files)]:
-            os.chown(name, uid, uid)

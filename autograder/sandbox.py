@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.workspace import Workspace, fresh_uid
 from reglab.config import Grading
 
 # Runs first inside the kernel's process: set the limits and the environment
@@ -68,31 +69,6 @@ def bubblewrap_problem() -> str | None:
     return None
 
 
-def _tasks_of(uid: int) -> int:
-    """Processes and threads this user runs now: RLIMIT_NPROC counts them all, not only the kernel's."""
-    count = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        except OSError:
-            continue
-        if fields.get("Uid", "").split()[:1] == [str(uid)]:
-            count += int(fields.get("Threads", "1").strip() or 1)
-    return count
-
-
-def kernel_uid() -> int | None:
-    """A user of its own for a sandboxed kernel when the grader runs as root, else None.
-
-    Root is exempt from RLIMIT_NPROC, so a kernel left as root could fork
-    without bound; a fresh unprivileged uid per grader process makes the
-    limit bite and keeps concurrent kernels from sharing one count. The
-    kernel switches to it itself, inside the sandbox, after the mounts are
-    made (the Python it runs may sit under root's private home).
-    """
-    return 200_000 + os.getpid() % 100_000 if os.geteuid() == 0 else None
-
-
 def _ancestors(paths: list[str]) -> list[str]:
     """Every folder above ``paths``, outermost first: bwrap would create them private (0700)."""
     found: list[str] = []
@@ -108,6 +84,19 @@ def _ancestors(paths: list[str]) -> list[str]:
 # Past the CPU time's soft limit the kernel gets SIGXCPU, which the grader reads from its exit
 # status and names; a kernel that ignores SIGXCPU is killed at the hard limit this much later.
 CPU_HARD_LIMIT_GRACE_S = 5
+
+
+def _tasks_of(uid: int) -> int:
+    """Processes and threads this user runs now: RLIMIT_NPROC counts them all, not only the kernel's."""
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            count += int(fields.get("Threads", "1").strip() or 1)
+    return count
 
 
 def _limits(grading: Grading, uid: int | None) -> list[tuple[str, int, int]]:
@@ -127,11 +116,12 @@ def _python_roots() -> list[str]:
     return sorted(r for r in roots if not r.startswith("/usr/"))
 
 
-def _bwrap_args(scratch: Path, device: str, disk_mb: int, uid: int | None) -> list[str]:
+def _bwrap_args(ws: Workspace, device: str) -> list[str]:
     # As root, no user namespace (it would map the kernel's user back to root) and the
     # capability to switch users; unprivileged, bubblewrap needs the user namespace.
+    root_mode = ws.uid is not None
     unshare = (["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if uid is not None else ["--unshare-all"])
+                "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if root_mode else ["--unshare-all"])
     args = ["bwrap", *unshare, "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
@@ -139,15 +129,23 @@ def _bwrap_args(scratch: Path, device: str, disk_mb: int, uid: int | None) -> li
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    # Mounts apply in order: the empty /tmp first, so a Python or a scratch folder under /tmp stays visible.
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    # /tmp: as root, a folder of the sandbox's own that the kernel's user cannot write (its TMPDIR is
+    # kernel/tmp, inside the size- and inode-limited filesystem); unprivileged, a tmpfs of the disk budget.
+    # Mounts apply in order: /tmp first, so a Python or a workspace under /tmp stays visible.
+    args += ["--perms", "0755", "--dir", "/tmp"] if root_mode else ["--size", str(ws.max_bytes), "--tmpfs", "/tmp"]
     roots = _python_roots()
-    for folder in _ancestors([*roots, str(scratch)]):
-        if not folder.startswith(("/usr/", "/etc/", "/proc/", "/dev/")) and folder not in ("/usr", "/etc", "/proc", "/dev"):
+    for folder in _ancestors([*roots, str(ws.kernel_fs), str(ws.probe), str(ws.conn), str(ws.ipc)]):
+        if not folder.startswith(("/usr/", "/etc/", "/proc/", "/dev/")) and \
+                folder not in ("/usr", "/etc", "/proc", "/dev", "/tmp"):
             args += ["--perms", "0755", "--dir", folder]
     for root in roots:
         args += ["--ro-bind", root, root]
-    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    for folder in (ws.probe, ws.conn):                   # the grader's: plan, empty config, connection file
+        args += ["--ro-bind", str(folder), str(folder)]
+    for folder in (ws.ipc, ws.kernel_fs):                # ipc/ is root's; each kernel's folder in it is its own
+        args += ["--bind", str(folder), str(folder)]
+    args += ["--chdir", str(ws.home)]
     if device == "cuda":
         for node in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(node), str(node)]
@@ -155,7 +153,8 @@ def _bwrap_args(scratch: Path, device: str, disk_mb: int, uid: int | None) -> li
             if os.path.exists(extra):
                 args += ["--ro-bind", extra, extra]
     # What Python needs to start; the kernel's own environment comes from the bootstrap.
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
+           "PYTHONNOUSERSITE": "1"}
     args.append("--clearenv")
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -167,26 +166,42 @@ def _bwrap_args(scratch: Path, device: str, disk_mb: int, uid: int | None) -> li
 _THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _environment(scratch: Path, grading: Grading) -> dict[str, str]:
-    """The kernel's environment: the budget profile (REGLAB_PROFILE), a home in the scratch folder,
-    a matplotlib that draws to files, and the grader's thread settings."""
-    env = {"REGLAB_PROFILE": grading.profile, "HOME": str(scratch), "MPLBACKEND": "Agg",
-           "MPLCONFIGDIR": str(scratch / ".config" / "matplotlib")}
+def _environment(ws: Workspace, grading: Grading) -> dict[str, str]:
+    """The kernel's environment: the budget profile (REGLAB_PROFILE), a home and a TMPDIR in its own
+    filesystem, empty read-only IPython and Jupyter configuration (no startup file can run, and none
+    survives a restart), no user site-packages, a matplotlib that draws to files, and the grader's
+    thread settings."""
+    env = {"REGLAB_PROFILE": grading.profile, "HOME": str(ws.home), "TMPDIR": str(ws.tmp), "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": str(ws.home / ".config" / "matplotlib"), "PYTHONNOUSERSITE": "1",
+           "IPYTHONDIR": str(ws.config_dir / "ipython"), "JUPYTER_CONFIG_DIR": str(ws.config_dir / "jupyter"),
+           "JUPYTER_DATA_DIR": str(ws.config_dir / "jupyter"), "JUPYTER_PATH": "", "JUPYTER_CONFIG_PATH": ""}
     return env | {name: os.environ[name] for name in _THREAD_SETTINGS if name in os.environ}
 
 
-def kernel_command(scratch: Path, grading: Grading, device: str, hidden: list[str]) -> KernelCommand:
-    """The argv of a kernel confined as course.yml asks (``grading.sandbox``)."""
+def kernel_user(grading: Grading) -> int | None:
+    """The uid a kernel of this grading runs as: a fresh one (``workspace.fresh_uid``) when the grader is
+    root and the kernel is sandboxed, else None (it runs as the grader's user).
+
+    Root is exempt from RLIMIT_NPROC, so a kernel left as root could fork without bound; a uid of its
+    own makes the limit bite and keeps concurrent kernels from sharing one count. The kernel switches
+    to it itself, inside the sandbox, after the mounts are made."""
+    if os.geteuid() != 0 or grading.sandbox == "off" or bubblewrap_problem() is not None:
+        return None
+    return fresh_uid()
+
+
+def kernel_command(ws: Workspace, grading: Grading, device: str, hidden: list[str]) -> KernelCommand:
+    """The argv of a kernel confined as course.yml asks (``grading.sandbox``), in workspace ``ws``."""
     problem = None if grading.sandbox == "off" else bubblewrap_problem()
-    uid = kernel_uid() if grading.sandbox != "off" and problem is None else None
+    uid = ws.uid if grading.sandbox != "off" and problem is None else None
     bootstrap = _BOOTSTRAP.format(limits=_limits(grading, uid), hidden=hidden, uid=uid,
-                                  environment=_environment(scratch, grading))
+                                  environment=_environment(ws, grading))
     python = [sys.executable, "-c", bootstrap, "-f", "{connection_file}"]
     if grading.sandbox == "required" and problem:
         raise SandboxUnavailable(f"course.yml sets grading.sandbox: required, but {problem}. "
                                  "Install bubblewrap (Debian: apt-get install bubblewrap) or set sandbox: auto.")
     if grading.sandbox != "off" and problem is None:
-        return KernelCommand(_bwrap_args(scratch, device, grading.max_disk_mb, uid) + python, True,
+        return KernelCommand(_bwrap_args(ws, device) + python, True,
                              "bubblewrap sandbox: no network, read-only system, private scratch folder", uid)
     why = "grading.sandbox is off" if grading.sandbox == "off" else problem
     return KernelCommand(python, False, f"NOT SANDBOXED ({why}): resource limits only; "

@@ -47,7 +47,10 @@ class Grading(_Strict):
     max_processes: int = Field(ge=8)
     max_file_mb: int = Field(gt=0)
     max_disk_mb: int = Field(gt=0)
+    max_files: int = Field(default=20_000, ge=100)          # files and folders the kernel may make
     max_output_kb: int = Field(gt=0)
+    max_record_mb: int = Field(default=32, gt=0)            # one probe record read back from the kernel
+    max_notebook_mb: int = Field(default=20, gt=0)          # a submitted notebook larger than this is refused
     submission_timeout_s: float = Field(gt=0, le=24 * 3600)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     profile: Literal["ci", "cpu", "gpu"] = "ci"   # the budget profile notebooks run in while graded
@@ -124,10 +127,34 @@ class Lab(_Strict):
         return ROOT / "notebooks" / f"{self.id}.py"
 
 
+class Extension(_Strict):
+    """More time for one student: on one lab (its id or short prefix), or on every lab ("all")."""
+
+    student: str = Field(min_length=1)
+    lab: str = "all"
+    hours: float = Field(gt=0, le=24 * 365)
+    why: str = ""
+
+
 class CourseConfig(_Strict):
     course: Course
     grading: Grading
     labs: list[Lab] = Field(min_length=1)
+    extensions: list[Extension] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _extensions_name_labs(self):
+        known = {key for lab in self.labs for key in (lab.id, lab.short)} | {"all"}
+        for extension in self.extensions:
+            if extension.lab not in known:
+                raise ValueError(f"extension for {extension.student!r} names lab {extension.lab!r}, "
+                                 "which course.yml does not have (use a lab id, its short prefix, or all)")
+        return self
+
+    def extension_hours(self, lab: Lab, student: str) -> tuple[float, str]:
+        """(hours of extension, why) for ``student`` on ``lab``: the sum of every entry that applies."""
+        found = [e for e in self.extensions if e.student == student and e.lab in (lab.id, lab.short, "all")]
+        return sum(e.hours for e in found), "; ".join(e.why for e in found if e.why)
 
     @field_validator("labs")
     @classmethod

@@ -4,6 +4,9 @@
 reference with one mistake each, as a text patch, and the one item it must
 lose), ``alternatives/*.py`` (correct solutions written differently) and
 ``hostile/*.py`` (submissions that try to get points without earning them).
+In those files ``@COURSE_ROOT@`` stands for the course folder on the grading
+host, and a line ``# @REFERENCE@`` for the reference's functions, so a
+hostile example can be the reference plus one attack.
 The reference and the blank release complete the set. Tests grade all of them;
 ``reglab demo`` grades them as a class.
 """
@@ -75,8 +78,10 @@ def _reference_code(lab: Lab, names: list[str], patch: dict | None = None) -> st
 def _loses(doc: str) -> frozenset | None:
     match = re.search(r"Loses: (.+)", doc)
     if not match:
-        raise ValueError(f"example docstring needs a 'Loses: item, item' or 'Loses: all' line: {doc[:80]!r}")
+        raise ValueError(f"example docstring needs a 'Loses: item, item', 'Loses: all' or 'Loses: none' line: {doc[:80]!r}")
     value = match.group(1).strip()
+    if value == "none":
+        return frozenset()
     return None if value == "all" else frozenset(v.strip() for v in value.split(","))
 
 
@@ -90,11 +95,12 @@ def examples(lab: Lab) -> list[Example]:
              Example("blank", "blank", None, "the release as handed out", nbformat.from_dict(release))]
     for bug in yaml.safe_load((folder / "bugs.yml").read_text()) if (folder / "bugs.yml").is_file() else []:
         found.append(Example(bug["name"], "bug", frozenset([bug["loses"]]),
-                             f"{bug['function']}: {bug['find']!r} -> {bug['replace'].splitlines()[0]!r}",
+                             f"{bug['function']}: {bug['find']!r} -> {(bug['replace'].splitlines() or [''])[0]!r}",
                              fill(release, _reference_code(lab, names, bug), answers)))
     for subfolder, kind in (("alternatives", "alternative"), ("hostile", "hostile")):
         for path in sorted((folder / subfolder).glob("*.py")):
             code = path.read_text().replace("@COURSE_ROOT@", str(ROOT))
+            code = code.replace("# @REFERENCE@", _reference_code(lab, names))
             doc = code.split('"""')[1] if code.startswith('"""') else ""
             loses = frozenset() if kind == "alternative" else _loses(doc)
             found.append(Example(path.stem, kind, loses,

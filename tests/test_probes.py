@@ -2,7 +2,7 @@
 
 import torch
 
-from autograder import harness, probes
+from autograder import probes
 from autograder.probes import Call, Gen, Ref
 
 
@@ -16,9 +16,7 @@ class Counter(torch.nn.Module):
 
 
 def _run(calls, namespace, tmp_path):
-    probes.write_plan(calls, tmp_path / "plan.pt", "cpu", 5)
-    harness.run_probes(str(tmp_path / "plan.pt"), str(tmp_path), namespace)
-    return probes.read_outcomes(calls, tmp_path)
+    return probes.run_in_process(calls, namespace, tmp_path, timeout=5)
 
 
 def test_generators_arrive_seeded_so_a_sampler_can_be_replayed(tmp_path):
@@ -54,6 +52,6 @@ def test_a_failed_call_is_data_and_so_are_the_calls_that_needed_it(tmp_path):
 def test_a_record_for_another_call_is_not_believed(tmp_path):
     calls = [Call("x", "f", ())]
     out = _run(calls, {"f": lambda: 1}, tmp_path)
-    torch.save({"id": "someone-else", "ok": True, "value": {"py": 99}}, tmp_path / "0000.pt")
-    out = probes.read_outcomes(calls, tmp_path)
+    torch.save({"id": "someone-else", "ok": True, "value": {"py": 99}}, tmp_path / "records" / "0000.pt")
+    out = probes.read_outcomes(calls, tmp_path / "records")
     assert not out["x"].ran and "could not be read" in out["x"].error

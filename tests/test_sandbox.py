@@ -4,6 +4,7 @@ import nbformat
 import pytest
 
 from autograder import execute, probes, sandbox
+from autograder.workspace import Workspace
 from reglab.config import ROOT
 
 PROBE = f"""
@@ -19,6 +20,8 @@ attempt("solutions", lambda: __import__("solutions.batchnorm"))
 attempt("network", lambda: socket.create_connection(("127.0.0.1", 22), timeout=2))
 attempt("write /usr", lambda: open("/usr/reglab-test", "w"))
 attempt("scratch", lambda: open("scratch-file", "w").write("ok"))
+import tempfile
+attempt("tmpdir", lambda: tempfile.NamedTemporaryFile().write(b"ok"))
 attempt("another student", lambda: open(OTHER_STUDENT).read())
 import os
 print("profile", os.environ.get("REGLAB_PROFILE"))
@@ -26,19 +29,15 @@ print("profile", os.environ.get("REGLAB_PROFILE"))
 
 
 def _run(course, tmp_path, grading):
-    scratch = tmp_path / "scratch"
-    (scratch / "results").mkdir(parents=True)
-    probes.write_plan([], scratch / "plan.pt", "cpu", 5)
-    command = sandbox.kernel_command(scratch, grading, "cpu", hidden=[str(ROOT)])
-    other = tmp_path / "submitted" / "alice" / "06b-batchnorm-by-hand.ipynb"   # beside the scratch folder
+    other = tmp_path / "submitted" / "alice" / "06b-batchnorm-by-hand.ipynb"
     other.parent.mkdir(parents=True)
     other.write_text("{}")
     source = f"OTHER_STUDENT = {str(other)!r}\n" + PROBE
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
-    run = execute.run(nb, command, scratch, scratch / "plan.pt", scratch / "results",
-                      execute.Limits(cell_timeout=60, probe_timeout=60, total_timeout=120,
-                                     max_output_chars=10_000, max_disk_bytes=2**26, cpu_time=120,
-                                     max_file_bytes=2**26))
+    with Workspace.create(grading, uid=sandbox.kernel_user(grading)) as ws:
+        probes.write_plan([], ws.plan, "cpu", 5)
+        command = sandbox.kernel_command(ws, grading, "cpu", hidden=[str(ROOT)])
+        run = execute.KernelRun(nb, command, ws, execute.Limits.from_grading(grading), []).run()
     return command, run
 
 
@@ -48,7 +47,7 @@ def test_sandboxed_kernel_sees_only_its_scratch_folder(course, tmp_path):
     assert command.sandboxed and run.harness_finished, run
     for blocked in ("course.yml", "solutions", "network", "write /usr", "another student"):
         assert f"{blocked} blocked" in run.printout, run.printout
-    assert "scratch REACHED" in run.printout
+    assert "scratch REACHED" in run.printout and "tmpdir REACHED" in run.printout
     assert "profile ci" in run.printout               # notebooks run in the grading profile
 
 
@@ -63,6 +62,8 @@ def test_required_sandbox_refuses_to_fall_back(course, tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "bubblewrap_problem", lambda: "bubblewrap (bwrap) is not installed")
     grading = course.grading.model_copy(update={"sandbox": "required"})
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
-        sandbox.kernel_command(tmp_path, grading, "cpu", hidden=[])
-    auto = sandbox.kernel_command(tmp_path, course.grading.model_copy(update={"sandbox": "auto"}), "cpu", hidden=[])
+        with Workspace.create(grading, uid=None) as ws:
+            sandbox.kernel_command(ws, grading, "cpu", hidden=[])
+    with Workspace.create(grading, uid=None) as ws:
+        auto = sandbox.kernel_command(ws, course.grading.model_copy(update={"sandbox": "auto"}), "cpu", hidden=[])
     assert not auto.sandboxed and "not installed" in auto.note

@@ -1,0 +1,18 @@
+"""Hostile to the host: a hundred and sixty thousand empty folders. Loses: all
+
+Empty folders hold no bytes, so a disk budget that counts file sizes lets them through while
+they cost the host's disk its inodes. The kernel's filesystem must stop them at its file limit,
+on a filesystem of its own: the host's disk is untouched. A full filesystem leaves no room for the
+probes' records either, so every item is lost, as for any notebook that fills its disk budget.
+"""
+# @REFERENCE@
+
+import os
+
+made = 0
+try:
+    for index in range(160_000):
+        os.mkdir(os.path.expanduser(f"~/empty-{index}"))
+        made += 1
+except OSError as exc:
+    print(f"stopped after {made} folders: {type(exc).__name__}")
