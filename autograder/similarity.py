@@ -128,7 +128,7 @@ def tokens(code: str) -> tuple[list[str], list[tuple[int, int]]]:
     return out, spans
 
 
-def _kgram_hashes(words: list[str]) -> np.ndarray:
+def kgram_hashes(words: list[str]) -> np.ndarray:
     """A 48-bit blake2b hash of every run of K tokens (48 bits: exact in the float buffer of
     copydetect's pure-Python winnowing)."""
     joined = ["\x1f".join(words[i:i + K]) for i in range(len(words) - K + 1)]
@@ -141,7 +141,7 @@ def boilerplate(release: nbformat.NotebookNode) -> set[int]:
     found: set[int] = set()
     for cell in release.cells:
         if cell.cell_type == "code":
-            found.update(_kgram_hashes(tokens(cell.source)[0]).tolist())
+            found.update(kgram_hashes(tokens(cell.source)[0]).tolist())
     return found
 
 
@@ -152,7 +152,7 @@ def document(name: str, kind: str, cells: list[str], given: set[int]) -> Documen
     hashes, starts, offset = [], [], 0
     for cell in cells:
         words, spans = tokens(cell)
-        hashes.append(_kgram_hashes(words))
+        hashes.append(kgram_hashes(words))
         starts.append(len(doc.spans) + np.arange(len(hashes[-1])))
         doc.spans += [(offset + start, offset + end) for start, end in spans]
         offset += len(cell) + 2
@@ -298,11 +298,18 @@ def _write_csv(report: SimilarityReport) -> None:
 
 
 def _highlighted(doc: Document, slices) -> str:
-    """The document's text, HTML-escaped, with the shared token ranges marked."""
-    if len(slices[0]) == 0:
+    """The document's text, HTML-escaped, with the shared tokens marked (not the comments
+    and docstrings between them, which were not compared)."""
+    chars: list[list[int]] = []
+    for first, end in zip(slices[0].tolist(), slices[1].tolist()):
+        for start, stop in doc.spans[first:end]:
+            if chars and not doc.text[chars[-1][1]:start].strip():
+                chars[-1][1] = stop
+            else:
+                chars.append([start, stop])
+    if not chars:
         return html.escape(doc.text)
-    chars = np.array([[doc.spans[s][0] for s in slices[0]], [doc.spans[e - 1][1] for e in slices[1]]])
-    marked, _ = highlight_overlap(doc.text, chars, "<mark>", "</mark>", escape_html=True)
+    marked, _ = highlight_overlap(doc.text, np.array(chars).T, "<mark>", "</mark>", escape_html=True)
     return marked
 
 
@@ -344,6 +351,8 @@ def page(report: SimilarityReport) -> str:
         f"<pre>{_highlighted(p.b, p.slices[1])}</pre></div></div>"
         for rank, p in enumerate(report.pairs[:SHOWN], 1))
     problems = "".join(f"<li>{esc(why)}</li>" for why in report.problems) or "<li>none</li>"
+    earlier = sum(d.kind == "archive" for d in report.documents)
+    archived = f" and {earlier} earlier submissions" if earlier else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{esc(report.lab.id)}: code similarity</title><style>{_STYLE}</style></head><body>
@@ -355,14 +364,13 @@ the names students chose and the code the release gives everyone are set aside
 evidence of copying: short functions written independently look alike, students may have studied
 the same lecture code together, and the reference is what a correct answer looks like. Decide only
 after reading the code and talking with the students.</p></div>
-<p>{len(students)} submissions compared with each other, with the reference solution
-{"and with " + str(sum(d.kind == "archive" for d in report.documents)) + " earlier submissions"
- if any(d.kind == "archive" for d in report.documents) else ""}; {len(report.pairs)} pairs share any code.
+<p>{len(students)} submissions compared with each other and with the reference solution{archived};
+{len(report.pairs)} pairs share any code.
 Fingerprints of {K} tokens, winnowing window {WINDOW}. Made in {report.seconds:.1f} s.</p>
 {_distribution(report.pairs)}
 <h2>Not compared</h2><ul>{problems}</ul>
 <h2>Pairs, highest score first</h2>
-<p>The {min(LISTED, len(report.pairs))} highest; similarity.csv beside this page lists all {len(report.pairs)}.</p>
+<p>At most {LISTED} here; similarity.csv beside this page lists every pair.</p>
 <table class="rank"><tr><th>#</th><th>a</th><th>b</th><th>score</th><th>a found in b</th><th>b found in a</th>
 <th></th></tr>
 {rows}

@@ -4,11 +4,13 @@
 
 For each lab, a class is made from its examples (the reference, the bug zoo, the
 alternatives, the hostile submissions) with copies planted among them: each
-alternative and the reference, disguised (names renamed, top-level functions
-reordered, comments and blank lines added; a new disguise per seed). A pair is
+alternative and the reference, disguised (local names renamed, top-level functions
+shuffled, comments, blank lines and a few stray statements added; a new disguise
+per seed). A pair is
 "planted" (a copy and what it copies; the reference copy is paired with the
 reference solution), "related" (same origin otherwise: the bug zoo is the
-reference with one line changed) or "independent". Prints, per lab, the lowest
+reference with one line changed, and a hostile example may be the reference plus
+an attack) or "independent". Prints, per lab, the lowest
 planted score, the independent scores' spread, and whether every planted pair
 ranks above every independent pair. Then times a class of --count submissions,
 each a disguised example, once per seed.
@@ -34,6 +36,7 @@ from reglab.build import release_path
 from reglab.examples import examples, fill
 
 COMMENTS = ["# compute this step", "# TODO tidy up", "# see the lecture notes", "# shape check", "# the main part"]
+STRAYS = ['print("here")', "pass", "assert True", 'print("checking shapes")']
 
 
 def rename(code: str, rng: random.Random) -> str:
@@ -65,8 +68,8 @@ def rename(code: str, rng: random.Random) -> str:
     return code
 
 
-def reorder(code: str) -> str:
-    """``code`` with its top-level functions and classes in reverse order, after everything else."""
+def reorder(code: str, rng: random.Random) -> str:
+    """``code`` with its top-level functions and classes shuffled, after everything else."""
     tree = ast.parse(code)
     lines = code.splitlines()
     segments = []
@@ -75,15 +78,24 @@ def reorder(code: str) -> str:
         segments.append((isinstance(node, (ast.FunctionDef, ast.ClassDef)), "\n".join(lines[first - 1:node.end_lineno])))
     rest = [text for is_def, text in segments if not is_def]
     defs = [text for is_def, text in segments if is_def]
-    return "\n\n\n".join(rest + defs[::-1]) + "\n"
+    rng.shuffle(defs)
+    return "\n\n\n".join(rest + defs) + "\n"
 
 
-def comment(code: str, rng: random.Random) -> str:
-    """``code`` with a comment line before about every third line, and blank lines here and there."""
+def pad(code: str, rng: random.Random) -> str:
+    """``code`` with a comment before about every third statement, a stray ``print`` before about
+    every tenth statement inside a function, and blank lines here and there."""
+    tree = ast.parse(code)
+    inside = {node.lineno for func in ast.walk(tree) if isinstance(func, ast.FunctionDef)
+              for node in ast.walk(func) if isinstance(node, ast.stmt) and node is not func}
+    starts = {node.lineno for node in ast.walk(tree) if isinstance(node, ast.stmt)}
     out = []
-    for line in code.splitlines():
-        if line.strip() and rng.random() < 0.35:
-            out.append(line[:len(line) - len(line.lstrip())] + rng.choice(COMMENTS))
+    for number, line in enumerate(code.splitlines(), 1):
+        indent = line[:len(line) - len(line.lstrip())]
+        if number in starts and rng.random() < 0.35:
+            out.append(indent + rng.choice(COMMENTS))
+        if number in inside and rng.random() < 0.1:
+            out.append(indent + rng.choice(STRAYS))
         out.append(line)
         if rng.random() < 0.1:
             out.append("")
@@ -91,8 +103,9 @@ def comment(code: str, rng: random.Random) -> str:
 
 
 def disguise(code: str, seed: int) -> str:
+    """A copy of ``code`` as a student who copied it might hand it in."""
     rng = random.Random(seed)
-    return comment(reorder(rename(code, rng)), rng)
+    return pad(reorder(rename(code, rng), rng), rng)
 
 
 def first_solution(nb: nbformat.NotebookNode) -> str:
@@ -108,14 +121,16 @@ def write(nb: nbformat.NotebookNode, submitted: Path, student: str, lab) -> None
 
 def zoo_class(lab, submitted: Path, seed: int) -> tuple[dict[str, str], set[frozenset]]:
     """Write the lab's examples and their planted copies into ``submitted``; return each
-    student's origin ("reference" for the reference and the bug zoo) and the planted pairs."""
+    student's origin ("reference" for the reference, the bug zoo and any example that holds
+    the reference's code, as a hostile one may) and the planted pairs."""
     release = nbformat.read(release_path(lab), as_version=4)
     origin, planted = {}, set()
-    for example in examples(lab):
-        if example.kind == "blank":
-            continue
+    pool = [e for e in examples(lab) if e.kind != "blank"]
+    reference = next(first_solution(e.notebook) for e in pool if e.kind == "reference")
+    for example in pool:
         write(example.notebook, submitted, example.name, lab)
-        origin[example.name] = "reference" if example.kind in ("reference", "bug") else example.name
+        derived = example.kind in ("reference", "bug") or reference in first_solution(example.notebook)
+        origin[example.name] = "reference" if derived else example.name
         if example.kind in ("reference", "alternative"):
             copy = f"copy-of-{example.name}"
             write(fill(release, disguise(first_solution(example.notebook), seed), {}), submitted, copy, lab)
@@ -167,19 +182,22 @@ def check_lab(lab, seeds: int) -> bool:
 def time_class(lab, count: int, seeds: int) -> None:
     pool = [e for e in examples(lab) if e.kind != "blank"]
     release = nbformat.read(release_path(lab), as_version=4)
-    took = []
+    took, cpu = [], []
     for seed in range(seeds):
         with tempfile.TemporaryDirectory(prefix="reglab-similar-") as tmp:
             submitted = Path(tmp) / "submitted"
             for index in range(count):
                 code = disguise(first_solution(pool[index % len(pool)].notebook), seed * count + index)
                 write(fill(release, code, {}), submitted, f"student{index:03d}", lab)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             report = similarity_report(lab, submitted, Path(tmp) / "out", progress=False)
             took.append(time.perf_counter() - start)
-        print(f"  seed {seed}: {count} submissions, {len(report.pairs)} pairs sharing code, {took[-1]:.1f} s")
-    print(f"{lab.id}: a class of {count}: {statistics.fmean(took):.1f} s"
-          + (f" +- {statistics.stdev(took):.1f} s (sd over {seeds} classes)" if seeds > 1 else ""))
+            cpu.append(time.process_time() - start_cpu)
+        print(f"  seed {seed}: {count} submissions, {len(report.pairs)} pairs sharing code, "
+              f"{took[-1]:.1f} s ({cpu[-1]:.1f} CPU-seconds)")
+    for name, values in (("wall", took), ("CPU", cpu)):
+        print(f"{lab.id}: a class of {count}: {statistics.fmean(values):.1f} s {name}"
+              + (f" +- {statistics.stdev(values):.1f} s (sd over {seeds} classes)" if seeds > 1 else ""))
 
 
 def main():
