@@ -202,7 +202,8 @@ def read_capped(path: Path) -> nbformat.NotebookNode:
     from autograder.grade import SubmissionError, read_notebook
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
-        raise SubmissionError(f"{path}: {size / 2**20:.0f} MB, larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+        raise SubmissionError(f"{path}: {size:,} bytes, larger than the {MAX_NOTEBOOK_BYTES:,} "
+                              "a notebook may have; not read")
     return read_notebook(path)[0]
 
 

@@ -81,8 +81,8 @@ def test_bad_input_is_listed_and_the_rest_is_compared(tmp_path, lab06b, release,
     problems = "\n".join(report.problems)
     assert [d.name for d in report.documents if d.kind == "student"] == ["alice", "bob"]
     for student, why in [("blank", "no code of its own"), ("carol", "not a valid Jupyter notebook"),
-                         ("dave", "larger than"), ("erin", "nothing submitted"), ("frank", "expected one notebook")]:
-        assert f"{student}: " in problems and why in problems, (student, problems)
+                         ("dave", "larger than the 200,000"), ("erin", "nothing submitted"), ("frank", "notebook")]:
+        assert any(line.startswith(f"{student}: ") and why in line for line in report.problems), (student, problems)
     assert report.pairs[0].score > 0.9 and {report.pairs[0].a.name, report.pairs[0].b.name} == {"alice", "bob"}
     assert "carol" in report.html.read_text() and report.csv.read_text().startswith("rank,a,")
 
