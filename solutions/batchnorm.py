@@ -41,12 +41,18 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var,
     ### END SOLUTION
 
 
-def batchnorm_backward(dout, cache):
+def batchnorm_backward(dout, cache, nodes=None):
     """Staged backward pass: walk the computational graph node by node.
 
     Forward graph: mu = mean(x); xc = x - mu; var = mean(xc**2);
     std = sqrt(var + eps); inv_std = 1 / std; x_hat = xc * inv_std;
     out = gamma * x_hat + beta. Returns ``(dx, dgamma, dbeta)``.
+
+    ``nodes``: optional. When it is a dict, also store in it the gradient of
+    the loss with respect to each intermediate node, under the node's name:
+    ``"x_hat"``, ``"inv_std"``, ``"std"``, ``"var"``, ``"xc"`` (its full
+    gradient, both paths added) and ``"mu"``. The self-check compares each one
+    with autograd, to tell you which step of the walk is wrong.
     """
     ### BEGIN SOLUTION
     xc, std, inv_std, x_hat, gamma = cache
@@ -65,17 +71,19 @@ def batchnorm_backward(dout, cache):
 
     dmu = -dxc.sum(dim=0)                        # xc = x - mu
     dx = dxc + dmu / n                           # mu = mean(x)
+    if nodes is not None:
+        nodes.update(x_hat=dx_hat, inv_std=dinv_std, std=dstd, var=dvar, xc=dxc, mu=dmu)
     return dx, dgamma, dbeta
     ### END SOLUTION
 
 
 def batchnorm_backward_fast(dout, cache):
-    """Simplified backward: the closed form for dx in one expression.
+    """Simplified backward: the closed form for dx that you derived, in one expression.
 
-    dx = gamma * inv_std / N * (N * dout - sum(dout) - x_hat * sum(dout * x_hat)),
-    sums over the batch. Returns ``(dx, dgamma, dbeta)``.
+    Returns ``(dx, dgamma, dbeta)``, as ``batchnorm_backward`` does.
     """
     ### BEGIN SOLUTION
+    # dx = gamma * inv_std / N * (N * dout - sum(dout) - x_hat * sum(dout * x_hat)), sums over the batch
     _, _, inv_std, x_hat, gamma = cache
     n = dout.shape[0]
     dbeta = dout.sum(dim=0)

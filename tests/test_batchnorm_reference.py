@@ -96,3 +96,27 @@ def test_float64_and_devices_preserved():
     out, cache = batchnorm_forward(x, gamma, beta, torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
     assert out.dtype == torch.float64
     assert all(g.dtype == torch.float64 for g in batchnorm_backward_fast(torch.ones_like(out), cache))
+
+
+@pytest.mark.parametrize("seed, n, d", CASES[1:6])
+def test_staged_backward_reports_every_node_like_autograd(seed, n, d):
+    """The optional ``nodes`` dict holds each intermediate gradient, equal to retain_grad() on the same graph."""
+    x, gamma, beta = _inputs(seed, n, d, torch.float64)
+    dout = torch.randn(n, d, generator=torch.Generator().manual_seed(seed + 100), dtype=torch.float64)
+    _, cache = batchnorm_forward(x, gamma, beta, torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64))
+    nodes = {}
+    batchnorm_backward(dout, cache, nodes=nodes)
+    leaf = x.clone().requires_grad_()
+    mu = leaf.mean(0)
+    xc = leaf - mu
+    var = (xc ** 2).mean(0)
+    std = torch.sqrt(var + 1e-5)
+    inv_std = 1 / std
+    x_hat = xc * inv_std
+    graph = {"mu": mu, "xc": xc, "var": var, "std": std, "inv_std": inv_std, "x_hat": x_hat}
+    for node in graph.values():
+        node.retain_grad()
+    ((gamma * x_hat + beta) * dout).sum().backward()
+    assert set(nodes) == set(graph)
+    for name, node in graph.items():
+        torch.testing.assert_close(nodes[name], node.grad, msg=lambda m: f"{name}: {m}")
