@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from autograder.report import write_atomically
-from reglab.config import CourseConfig, Lab
+from reglab.config import ROOT, CourseConfig, Lab
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MAX_NOTEBOOK_BYTES = 50 * 2**20       # a zip entry larger than this is refused (zip bombs)
@@ -37,6 +37,12 @@ class Submission:
     path: Path                  # the notebook, or the student's folder when ``problem`` is set
     sha256: str                 # of the notebook (of the problem's text when there is no notebook)
     problem: str | None = None  # why there is nothing to run: graded zero, with this message
+    notes: tuple[str, ...] = () # what the student hears about the folder: which file was graded, which left aside
+
+    @property
+    def folder(self) -> Path:
+        """The student's ``submitted/<student>/<lab>/`` folder (where nbgrader's timestamp.txt is)."""
+        return self.path if self.path.is_dir() else self.path.parent
 
 
 @dataclass
@@ -77,12 +83,13 @@ def from_submitted(submitted: Path, lab: Lab) -> tuple[list[Submission], list[st
             continue
         try:
             notebook = find_notebook(lab_folder, lab)
-            if lab_folder.is_symlink() or notebook.is_symlink():
-                raise SubmissionError(f"{notebook}: a link, not a file; submit the notebook itself")
+            if lab_folder.is_symlink() or notebook.path.is_symlink():
+                raise SubmissionError(f"{notebook.path.name} is a link, not a file; submit the notebook itself")
         except SubmissionError as exc:
             found.append(Submission(folder.name, lab_folder, _sha256(str(exc).encode()), problem=str(exc)))
             continue
-        found.append(Submission(folder.name, notebook, _sha256(notebook.read_bytes())))
+        found.append(Submission(folder.name, notebook.path, _sha256(notebook.path.read_bytes()),
+                                notes=tuple(notebook.notes)))
     return found, refused
 
 
@@ -150,18 +157,23 @@ def already_graded(submission: Submission, out_dir: Path, grader: str) -> bool:
         return False
 
 
-def grade_remote(course: CourseConfig, lab_id: str, notebook: bytes, filename: str, device: str | None) -> dict:
-    """Grade one notebook given as bytes and return the result as plain data. Runs in a worker
-    (this process, a local Dask worker or a cluster's), which needs only the course repository."""
-    from autograder.grade import SubmissionError, grade_submission, refusal
+def grade_remote(course: CourseConfig, lab_id: str, notebook: bytes, filename: str, device: str | None,
+                 run_demos: bool = True) -> dict:
+    """Grade one notebook given as bytes and return the result, and the notebook as it ran (its text,
+    or None), as plain data. Runs in a worker (this process, a local Dask worker or a cluster's),
+    which needs only the course repository."""
+    import nbformat
+
+    from autograder.grade import SubmissionError, grade_with_outputs, refusal
     lab = course.lab(lab_id)
     with tempfile.TemporaryDirectory(prefix="reglab-submission-") as tmp:
         path = Path(tmp) / filename
         path.write_bytes(notebook)
         try:
-            return grade_submission(path, lab, course, device=device).to_json()
+            result, ran = grade_with_outputs(path, lab, course, device=device, run_demos=run_demos)
+            return {"result": result.to_json(), "notebook": nbformat.writes(ran) if ran is not None else None}
         except SubmissionError as exc:
-            return refusal(path, lab, course, notebook, str(exc)).to_json()
+            return {"result": refusal(path, lab, course, notebook, str(exc)).to_json(), "notebook": None}
 
 
 def _in_this_process(jobs, func):
@@ -172,9 +184,18 @@ def _in_this_process(jobs, func):
             yield key, None, f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
+def _with_folder_facts(result, submission: Submission, lab: Lab, course: CourseConfig, root: Path):
+    """The result, with what only the class grader knows: which files of the folder were left aside,
+    and how late the submission is for this student (extensions included)."""
+    from autograder.lateness import lateness
+    result.problems = list(submission.notes) + [p for p in result.problems if p not in submission.notes]
+    result.late = lateness(lab, submission.student, submission.folder, course, root).to_json()
+    return result
+
+
 def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], out_dir: Path, *,
                 workers: int = 1, device: str | None = None, dask_address: str | None = None,
-                progress: bool = True) -> ClassRun:
+                progress: bool = True, run_demos: bool = True, root: Path = ROOT) -> ClassRun:
     """Grade every submission that has no result yet from its current content; see the module docstring."""
     from autograder import report
     from autograder.grade import GradeResult, grader_version, refusal
@@ -186,13 +207,17 @@ def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], o
     for submission in submissions:
         if already_graded(submission, out_dir, grader):
             run.skipped.append(submission.student)
+            result = GradeResult.from_json(json.loads((out_dir / f"{submission.student}.json").read_text()))
+            before = result.late
+            if _with_folder_facts(result, submission, lab, course, root).late != before:   # an extension since
+                report.write(result, out_dir, submission.student)
         elif submission.problem:
             result = refusal(submission.path, lab, course, submission.problem.encode(), submission.problem)
-            report.write(result, out_dir, submission.student)
+            report.write(_with_folder_facts(result, submission, lab, course, root), out_dir, submission.student)
             run.graded.append(submission.student)
         else:
             todo[f"grade-{lab.short}-{submission.student}-{submission.sha256[:12]}"] = submission
-    jobs = [(key, (course, lab.id, s.path.read_bytes(), s.path.name, device)) for key, s in todo.items()]
+    jobs = [(key, (course, lab.id, s.path.read_bytes(), s.path.name, device, run_demos)) for key, s in todo.items()]
     gpu = (device or course.grading.device) == "cuda"
     if dask_address or workers > 1:
         from autograder.cluster import run_on_dask
@@ -204,8 +229,10 @@ def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], o
         for key, data, error in finished:
             submission = todo[key]
             if error is None:
-                result = GradeResult.from_json({**data, "submission": str(submission.path)})
-                report.write(result, out_dir, submission.student)
+                result = GradeResult.from_json({**data["result"], "submission": str(submission.path)})
+                if data["notebook"] is not None:
+                    write_atomically(out_dir / f"{submission.student}.ipynb", data["notebook"])
+                report.write(_with_folder_facts(result, submission, lab, course, root), out_dir, submission.student)
                 run.graded.append(submission.student)
             else:
                 run.failed[submission.student] = error
@@ -225,7 +252,8 @@ def publish(lab: Lab, course: CourseConfig, submissions: list[Submission], out_d
         if already_graded(submission, out_dir, grader):
             result = GradeResult.from_json(json.loads((out_dir / f"{submission.student}.json").read_text()))
             feedback.write(lab, submission.student, result, submission.path, root)
-            done.append((submission.student, result, submission.path))
+            ran = out_dir / f"{submission.student}.ipynb"
+            done.append((submission.student, result, submission.path, ran if ran.is_file() else None))
     if gradebook:
         nbgrader_gradebook.record(lab, done, root)
     return len(done)

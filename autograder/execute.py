@@ -58,7 +58,7 @@ from nbclient.exceptions import DeadKernelError
 from autograder import probes, processes
 from autograder.sandbox import KernelCommand
 from autograder.text import one_line, visible
-from autograder.workspace import Workspace, give_file, list_kernel_dir, open_kernel_dir
+from autograder.workspace import Workspace, give_file, list_kernel_dir, open_records
 from reglab.config import Grading
 
 KERNEL_NAME = "reglab-confined"
@@ -72,7 +72,8 @@ class Execution:
     stopped: str | None = None                             # why execution ended early, if it did
     harness_finished: bool = False
     hung: dict[int, tuple[str, str]] = field(default_factory=dict)   # call index -> (error type, message)
-    records: str | None = None                             # the records folder's name under kernel/records/
+    records: str | None = None                             # the records folder's name under records/
+    notebook: nbformat.NotebookNode | None = None          # as it ran, with its outputs (the probe cell taken out)
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,7 @@ class KernelRun:
                  call_funcs: list[str], *, run_demos: bool = True):
         self.nb, self.command, self.ws, self.limits = nb, command, ws, limits
         self.call_funcs, self.run_demos = call_funcs, run_demos
+        self.cells = len(nb.cells)                  # the notebook's own; the probe cell comes after
         self.execution = Execution()
         self.log = _LogTail(limits.log_tail_bytes)
         self.contexts: list[zmq.asyncio.Context] = []
@@ -370,16 +372,21 @@ class KernelRun:
                 continue
             room = self.limits.max_output_chars - len(execution.printout)
             if room > 0:
-                execution.printout += visible(text[:room])
+                execution.printout += visible(self._no_paths(text[:room]))
                 if len(text) > room:
                     execution.printout += "\n[... printout truncated ...]\n"
         if error:
-            execution.cell_errors.append(visible(f"{cell_name(cell)}: {_why(*error, self.limits)}", newlines=False))
+            execution.cell_errors.append(visible(self._no_paths(f"{cell_name(cell)}: {_why(*error, self.limits)}"),
+                                                 newlines=False))
+
+    def _no_paths(self, text: str) -> str:
+        """The grading's folders as a student knows them: their home is ~, the rest is the grader's."""
+        return text.replace(str(self.ws.home), "~").replace(str(self.ws.root), "<grading folder>")
 
     async def _written_records(self, records: str) -> set[int]:
         def count():
             try:
-                fd = open_kernel_dir(self.ws, "records", records)
+                fd = open_records(self.ws, records)
             except OSError:
                 return set()
             try:
@@ -427,9 +434,9 @@ class KernelRun:
                     ("NotCalled", "was not called again: an earlier call went on running after its time limit"))
 
     def _fresh_records(self, attempt: int) -> str:
-        """A records folder for this kernel, made under kernel/records/ through descriptors."""
+        """A records folder for this kernel, made under records/ through descriptors."""
         name = f"run{attempt}-{secrets.token_hex(4)}"
-        fd = open_kernel_dir(self.ws, "records")
+        fd = open_records(self.ws)
         try:
             os.mkdir(name, 0o700, dir_fd=fd)
             if self.ws.uid is not None:
@@ -454,7 +461,7 @@ class KernelRun:
     async def _execute_all(self) -> None:
         """Phase 1 and the probes; a cell that ignores its interrupt, or a probed call that never
         returns, costs a restart without it. Then phase 3 in the same kernel."""
-        cells = len(self.nb.cells)
+        cells = self.cells
         for attempt in range(MAX_ATTEMPTS):
             execution = self.execution
             execution.printout, execution.cell_errors = "", list(self.skipped.values())
@@ -564,6 +571,7 @@ class KernelRun:
         start = time.perf_counter()
         asyncio.run(self._supervise())
         execution = self.execution
+        execution.notebook = nbformat.from_dict({**self.nb, "cells": self.nb.cells[:self.cells]})
         if self.client.dropped:
             execution.cell_errors.append("the notebook printed more than the printout limit; the rest was dropped")
         if self.ws.mounted:

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.grade import GradeResult, restore_given_cells
+from autograder.lateness import Lateness
 from autograder.report import write_atomically
 from reglab.build import release_path
 from reglab.config import ROOT, Lab
@@ -85,10 +86,15 @@ def page(lab: Lab, student: str, result: GradeResult, edits: list[tuple[str, str
         f"<h1>{esc(lab.title)}</h1>",
         (f"<p><strong>{esc(student)}</strong>: {result.points:g} of {result.max_points:g} points from the hidden "
          f"checks. The written answers ({written:g} points) are graded by hand.</p>"),
+        *([f"<p><strong>Submitted:</strong> {esc(Lateness(**result.late).describe())}.</p>"] if result.late else []),
         _bars(result),
         ("<h2>Each check</h2><table><tr><th>item</th><th>what it checks</th><th>functions</th><th>points</th>"
          f"<th>what we found</th></tr>{rows}</table>"),
     ]
+    if result.flags:
+        shown = "".join(f"<li>{esc(flag[:300])}</li>" for flag in result.flags[:20])
+        parts.append("<h2>Flagged for your TA</h2><p class='note'>A review of your code found constructs the labs "
+                     f"do not allow; a TA will look at them.</p><ul>{shown}</ul>")
     if result.problems:
         shown = "".join(f"<li>{esc(p[:400])}</li>" for p in result.problems[:20])
         more = f"<li>... and {len(result.problems) - 20} more</li>" if len(result.problems) > 20 else ""
@@ -101,7 +107,9 @@ def page(lab: Lab, student: str, result: GradeResult, edits: list[tuple[str, str
         cut = "the last " + f"{PRINTOUT_SHOWN:,} characters of " if len(result.printout) > PRINTOUT_SHOWN else ""
         parts.append(f"<h2>What your notebook printed</h2><p class='note'>({cut}the printout while graded)</p>"
                      f"<pre>{esc(tail)}</pre>")
-    parts.append(f"<p class='note'>Graded on {esc(result.device)} in {result.seconds:.0f} s; {esc(result.sandbox)}. "
+    ran = f"Graded on {esc(result.device)} in {result.seconds:.0f} s; {esc(result.sandbox)}. " \
+        if result.sandbox != "not run" else "Your notebook could not be run (see above). "
+    parts.append(f"<p class='note'>{ran}"
                  "The hidden checks run your functions on inputs drawn fresh for your submission; this page "
                  "says what was wrong, not what the inputs or the expected outputs were.</p></body></html>")
     return "\n".join(parts) + "\n"

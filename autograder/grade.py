@@ -23,7 +23,7 @@ from autograder import checks as lab_checks
 from autograder import execute, probes, review, sandbox
 from autograder.checks.base import CheckFailed, Context, Item, LabChecks
 from autograder.text import visible
-from autograder.workspace import Workspace, open_kernel_dir
+from autograder.workspace import Workspace, open_records
 from reglab.build import release_path
 from reglab.config import ROOT, CourseConfig, Lab
 
@@ -107,8 +107,8 @@ def find_notebook(path: Path, lab: Lab, limit: int = 50 * 2**20) -> Found:
         ignored = f" ({', '.join(p.name for p in others)} left aside)" if others else ""
         return Found(mine[0], aside + ([f"graded {mine[0].name}{ignored}"] if others else []))
     if not mine:
-        raise SubmissionError(f"the folder holds only other labs' notebooks ({', '.join(p.name for p in others)}); "
-                              f"submit {lab.id}.ipynb")
+        raise SubmissionError("; ".join(f"{p.name} is lab {labs[p]}'s notebook, not {lab.id}'s" for p in others) +
+                              f"; submit the {lab.id} notebook")
     raise SubmissionError(f"the folder holds {len(mine)} notebooks of this lab ({', '.join(p.name for p in mine)}); "
                           f"submit exactly one, named {lab.id}.ipynb")
 
@@ -200,11 +200,15 @@ def restore_given_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNod
     return Restored(merged, notes, edits)
 
 
+# Engine modules that take no part in a grade: a change to them must not regrade a class.
+NOT_GRADING = {"similarity.py", "export.py", "feedback.py", "gradebook.py", "report.py", "lateness.py"}
+
+
 def grader_version(lab: Lab, course: CourseConfig) -> str:
     """A digest of everything that decides a grade besides the submission: the engine, the lab's
     checks, reference and release, and course.yml's seed and grading settings."""
     digest = hashlib.sha256(json.dumps([course.course.seed, course.grading.model_dump(mode="json")]).encode())
-    engine = sorted(Path(__file__).parent.glob("*.py"))
+    engine = sorted(p for p in Path(__file__).parent.glob("*.py") if p.name not in NOT_GRADING)
     lab_files = [Path(importlib.util.find_spec(name).origin) for name in (lab.checks, lab.solutions)]
     for path in [*engine, Path(lab_checks.__file__).parent / "base.py", *lab_files, release_path(lab)]:
         digest.update(path.read_bytes())
@@ -236,7 +240,7 @@ def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: Lab
         if kind in ("Hung", "NotCalled"):
             return f"{call.func} {error}"
         if kind == "ProbeTimeout":
-            return f"{call.func} did not return within its time limit (an endless loop?)"
+            return f"{call.func} {error.removeprefix('ProbeTimeout: ')} (an endless loop?)"
         if kind == "NotImplementedError":
             return f"{call.func} is not written yet (it raises NotImplementedError)"
         if kind == "NameError" and "is not defined" in error and call.func in error:
@@ -310,7 +314,7 @@ def _read_records(ws: Workspace, run: execute.Execution, calls: list[probes.Call
     """The outcomes of ``calls``: from the records the kernel wrote (opened through descriptors, never
     by name) and, for calls the grader gave up on, from the grader's own memory."""
     try:
-        fd = open_kernel_dir(ws, "records", run.records) if run.records else None
+        fd = open_records(ws, run.records) if run.records else None
     except OSError:
         fd = None
     try:
@@ -323,6 +327,13 @@ def _read_records(ws: Workspace, run: execute.Execution, calls: list[probes.Call
 def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
                      seed: int | None = None, run_demos: bool = True) -> GradeResult:
     """Grade one notebook (or a folder holding one) of ``lab``; raises SubmissionError only if unreadable."""
+    return grade_with_outputs(submission, lab, course, device=device, seed=seed, run_demos=run_demos)[0]
+
+
+def grade_with_outputs(submission: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
+                       seed: int | None = None, run_demos: bool = True) -> tuple[GradeResult, nbformat.NotebookNode]:
+    """The result, and the notebook as it ran (the release's cells with the student's answers, and the
+    outputs kept within the printout budget) for formgrader."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     start = time.perf_counter()
@@ -357,4 +368,4 @@ def grade_submission(submission: Path, lab: Lab, course: CourseConfig, *, device
         lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,
         sandbox=command.note, items=items, points=sum(i.points for i in items),
         max_points=sum(i.max_points for i in items), seconds=round(time.perf_counter() - start, 2),
-        problems=problems, printout=run.printout, grader=grader_version(lab, course), flags=code.flags())
+        problems=problems, printout=run.printout, grader=grader_version(lab, course), flags=code.flags()), run.notebook

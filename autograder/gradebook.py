@@ -1,7 +1,7 @@
 """Grades into nbgrader's gradebook, so formgrader shows the hidden checks' points beside the
 written answers a TA grades by hand.
 
-    record(lab, [(student, result, submission_path), ...], root)
+    record(lab, [(student, result, submission_path, notebook_as_it_ran_or_None), ...], root)
 
 Per student this writes what ``nbgrader autograde`` would have: the student and submission
 rows (timestamp from the submission's ``timestamp.txt``), an auto score on each self-check
@@ -14,6 +14,7 @@ the same results again changes nothing, and a TA's manual scores are kept.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import warnings
 from pathlib import Path
@@ -23,7 +24,7 @@ import nbformat
 from autograder.grade import GradeResult, restore_given_cells
 from autograder.report import write_atomically
 from reglab.build import release_path
-from reglab.calendar import submission_time
+from autograder.lateness import TIMESTAMP, submission_time
 from reglab.config import ROOT, Lab
 
 
@@ -61,8 +62,10 @@ def autograded_notebook(lab: Lab, submission: Path) -> nbformat.NotebookNode:
         return release
 
 
-def record(lab: Lab, graded: list[tuple[str, GradeResult, Path]], root: Path = ROOT) -> int:
-    """Write each (student, result, submission notebook) into ``root``'s gradebook; returns how many."""
+def record(lab: Lab, graded: list[tuple[str, GradeResult, Path, Path | None]], root: Path = ROOT) -> int:
+    """Write each (student, result, submission notebook, the notebook as it ran or None) into ``root``'s
+    gradebook; returns how many. Formgrader shows the notebook as it ran (with the plots written
+    questions refer to) where there is one."""
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.preprocessors import AssignLatePenalties
     from nbgrader.utils import compute_checksum
@@ -76,15 +79,20 @@ def record(lab: Lab, graded: list[tuple[str, GradeResult, Path]], root: Path = R
         except MissingEntry:
             raise GradebookError(f"{lab.id} is not in {root / 'gradebook.db'}: release it first "
                                  f"(reglab release --lab {lab.short}, or reglab publish)") from None
-        cells = {cell.name: cell for notebook in assignment.notebooks for cell in notebook.grade_cells}
-        for student, result, submission in graded:
+        # The due date comes from course.yml whether or not `reglab publish` ran: late work is always charged.
+        gradebook.update_or_create_assignment(lab.id, duedate=lab.due)
+        cells = {cell.name for notebook in assignment.notebooks for cell in notebook.grade_cells}
+        comments = {cell.name for notebook in assignment.notebooks for cell in notebook.solution_cells}
+        for student, result, submission, ran in graded:
             gradebook.update_or_create_student(student)
             stamp = submission_time(_folder(submission))
+            extension = dt.timedelta(hours=(result.late or {}).get("extension_hours", 0.0))
             with warnings.catch_warnings():
                 # nbgrader's add_submission builds its rows under autoflush; nbgrader autograde warns the same
                 warnings.filterwarnings("ignore", "Object of type <Submitted", SAWarning)
-                gradebook.update_or_create_submission(lab.id, student, **({"timestamp": stamp} if stamp else {}))
-            nb = autograded_notebook(lab, submission)
+                gradebook.update_or_create_submission(lab.id, student, extension=extension or None,
+                                                      **({"timestamp": stamp} if stamp else {}))
+            nb = nbformat.read(ran, as_version=4) if ran is not None else autograded_notebook(lab, submission)
             scores = {item.id: item.points for item in result.items}
             for cell in nb.cells:
                 meta = cell.metadata.get("nbgrader", {})
@@ -93,7 +101,7 @@ def record(lab: Lab, graded: list[tuple[str, GradeResult, Path]], root: Path = R
                     grade = gradebook.find_grade(grade_id, notebook_id, lab.id, student)
                     grade.auto_score = scores.get(grade_id)        # None for a written answer
                     grade.needs_manual_grade = grade.auto_score is None or grade.manual_score is not None
-                if meta.get("solution") and grade_id:
+                if meta.get("solution") and grade_id in comments:
                     comment = gradebook.find_comment(grade_id, notebook_id, lab.id, student)
                     unanswered = meta.get("checksum") == compute_checksum(cell)
                     function = grade_id.removeprefix("solution_")
@@ -101,8 +109,8 @@ def record(lab: Lab, graded: list[tuple[str, GradeResult, Path]], root: Path = R
             gradebook.db.commit()
             write_atomically(root / "autograded" / student / lab.id / f"{notebook_id}.ipynb", nbformat.writes(nb))
             if stamp:
-                shutil.copy2(_folder(submission) / "timestamp.txt", root / "autograded" / student / lab.id)
-    for student, _, _ in graded:        # each in a gradebook session of nbgrader's own
+                shutil.copy2(_folder(submission) / TIMESTAMP, root / "autograded" / student / lab.id)
+    for student, *_ in graded:        # each in a gradebook session of nbgrader's own
         resources = {"nbgrader": {"notebook": notebook_id, "assignment": lab.id, "student": student,
                                   "db_url": database_url(root)}}
         penalties.preprocess(nbformat.v4.new_notebook(), resources)

@@ -107,6 +107,16 @@ def _call(func, args, kwargs, timeout):
         signal.signal(signal.SIGALRM, previous)
 
 
+def _save(record, path):
+    """Write a record under a fresh name, then move it into place: whatever stands at ``path`` (a link,
+    a pipe left there by the notebook) is replaced, never written through."""
+    temporary = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        torch.save(record, handle)
+    os.replace(temporary, path)
+
+
 def _stopped(name):
     def raise_at_once(*args, **kwargs):
         raise TimeoutError(f"{name} did not return when it was graded; it was stopped so the rest of the "
@@ -158,7 +168,7 @@ def run_probes(plan_path, results_dir, namespace, skip=()):
             record["seconds"] = time.perf_counter() - start
             record["ops"] = sorted(seen)[:2000]
             record["args_after"] = [_encode(a) if isinstance(a, torch.Tensor) else None for a in args]
-        torch.save(record, os.path.join(results_dir, f"{index:04d}.pt"))
+        _save(record, os.path.join(results_dir, f"{index:04d}.pt"))
     for name in timed_out:
         namespace[name] = _stopped(name)
     print(f"probes run: {len(plan['calls'])}")

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 
 from autograder.grade import GradeResult
+from autograder.lateness import Lateness
+from autograder.text import one_line, visible
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -19,15 +21,22 @@ def write_atomically(path: Path, data: str | bytes) -> None:
 
 
 def readable(result: GradeResult) -> str:
-    lines = [f"{result.lab}: {result.points:g} / {result.max_points:g} points",
-             f"submission: {result.submission}",
-             f"graded on {result.device}, seed {result.seed}, in {result.seconds:.1f} s; {result.sandbox}", ""]
+    ran = (f"graded on {result.device}, seed {result.seed}, in {result.seconds:.1f} s; {result.sandbox}"
+           if result.sandbox != "not run" else "not run: the notebook could not be graded (below)")
+    lines = [f"{result.lab}: {result.points:g} / {result.max_points:g} points", f"submission: {result.submission}", ran]
+    if result.late:
+        lines.append(f"submitted: {Lateness(**result.late).describe()}")
+    lines.append("")
     width = max(len(item.id) for item in result.items)
     for item in result.items:
         mark = "ok  " if item.points == item.max_points else "FAIL"
-        lines.append(f"  {mark} {item.id:<{width}}  {item.points:g}/{item.max_points:g}  {item.message}")
+        lines.append(f"  {mark} {item.id:<{width}}  {item.points:g}/{item.max_points:g}  "
+                     f"{visible(item.message, newlines=False)}")
+    if result.flags:
+        lines += ["", "FLAGGED for a TA's look (the code review found constructs the labs do not allow):"]
+        lines += [f"  - {visible(flag, newlines=False)}" for flag in result.flags[:20]]
     if result.problems:
-        lines += ["", "While running the notebook:"] + [f"  - {p}" for p in result.problems[:20]]
+        lines += ["", "While running the notebook:"] + [f"  - {visible(p, newlines=False)}" for p in result.problems[:20]]
     lines += ["", "Written answers are graded by hand; this report covers the hidden checks only."]
     return "\n".join(lines) + "\n"
 
@@ -52,5 +61,8 @@ def table(rows: list[tuple[str, GradeResult, str]]) -> str:
     for name, result, note in rows:
         cells = [f"{item.points:>{w}g}" for item, w in zip(result.items, widths)]
         total = f"{result.points:g}/{result.max_points:g}"
-        lines.append(f"{name:<{name_width}}  " + "  ".join(cells) + f"  {total:>6}  {note}")
+        late = result.late and result.late.get("hours_late", 0) > 0
+        note = ("FLAGGED; " if result.flags else "") + \
+            (f"late {result.late['hours_late']:.1f} h (-{result.late['penalty_percent']:g}%); " if late else "") + note
+        lines.append(f"{name:<{name_width}}  " + "  ".join(cells) + f"  {total:>6}  {one_line(note, 120)}")
     return "\n".join(lines) + "\n"

@@ -135,7 +135,7 @@ def _bwrap_args(ws: Workspace, device: str) -> list[str]:
     # Mounts apply in order: /tmp first, so a Python or a workspace under /tmp stays visible.
     args += ["--perms", "0755", "--dir", "/tmp"] if root_mode else ["--size", str(ws.max_bytes), "--tmpfs", "/tmp"]
     roots = _python_roots()
-    for folder in _ancestors([*roots, str(ws.kernel_fs), str(ws.probe), str(ws.conn), str(ws.ipc)]):
+    for folder in _ancestors([*roots, str(ws.kernel_fs), str(ws.records), str(ws.probe), str(ws.conn), str(ws.ipc)]):
         if not folder.startswith(("/usr/", "/etc/", "/proc/", "/dev/")) and \
                 folder not in ("/usr", "/etc", "/proc", "/dev", "/tmp"):
             args += ["--perms", "0755", "--dir", folder]
@@ -143,7 +143,7 @@ def _bwrap_args(ws: Workspace, device: str) -> list[str]:
         args += ["--ro-bind", root, root]
     for folder in (ws.probe, ws.conn):                   # the grader's: plan, empty config, connection file
         args += ["--ro-bind", str(folder), str(folder)]
-    for folder in (ws.ipc, ws.kernel_fs):                # ipc/ is root's; each kernel's folder in it is its own
+    for folder in (ws.ipc, ws.kernel_fs, ws.records):    # ipc/ is root's; each kernel's folder in it is its own
         args += ["--bind", str(folder), str(folder)]
     args += ["--chdir", str(ws.home)]
     if device == "cuda":

@@ -12,16 +12,18 @@ names the kernel cannot change:
   handed to the kernel's user through an open descriptor.
 * ``ipc/``: one fresh folder per kernel start for the kernel's sockets (the
   kernel binds them, so that folder is the kernel's; ``ipc/`` itself is not).
-* ``kernel/``: the only place the kernel can write: ``home/`` (its HOME and
-  working folder), ``tmp/`` (its /tmp) and ``records/`` (what the probes
-  return). When the grader is root this is a tmpfs of its own, with the disk
-  budget as its size and ``max_files`` as its inode count, so neither bytes
-  nor empty folders reach the host's disk. Elsewhere it is a plain folder and
-  the grader counts both (``usage``).
+* ``kernel/``: where the notebook writes: ``home/`` (its HOME and working
+  folder) and ``tmp/`` (its TMPDIR). When the grader is root this is a tmpfs
+  of its own, with the disk budget as its size and ``max_files`` as its inode
+  count, so neither bytes nor empty folders reach the host's disk. Elsewhere
+  it is a plain folder and the grader counts both (``usage``).
+* ``records/``: where the probes write what came back, one folder per kernel
+  start; as root a small tmpfs of its own, so a notebook that fills its disk
+  still has its functions graded.
 
-The grader never opens a path below ``kernel/`` by name: it opens
-``kernel/`` itself (a mount point, or a folder in its own folder) and goes
-down with ``dir_fd`` and ``O_NOFOLLOW`` (see ``open_kernel_file``).
+The grader never opens a path below ``kernel/`` or ``records/`` by name: it
+opens the folder itself (a mount point, or a folder in its own folder) and
+goes down with ``dir_fd`` and ``O_NOFOLLOW`` (``open_records``).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class Workspace:
 
     @property
     def records(self) -> Path:
-        return self.kernel_fs / "records"
+        return self.root / "records"
 
     @classmethod
     @contextlib.contextmanager
@@ -127,21 +129,22 @@ class Workspace:
     def _lay_out(self) -> None:
         os.chmod(self.root, 0o755 if self.uid is not None else 0o700)   # the kernel's user must pass through
         for folder in (self.probe, self.config_dir / "ipython", self.config_dir / "jupyter", self.conn, self.ipc,
-                       self.kernel_fs):
+                       self.kernel_fs, self.records):
             folder.mkdir(parents=True, exist_ok=True, mode=0o755)
         if self.uid is not None:
-            self.mounted = _mount_tmpfs(self.kernel_fs, self.max_bytes, self.max_files, self.uid)
+            self.mounted = _mount_tmpfs(self.kernel_fs, self.max_bytes, self.max_files, self.uid) and \
+                _mount_tmpfs(self.records, RECORDS_BYTES, RECORDS_FILES, self.uid)
         # Nothing runs as the kernel's user yet, so these fresh folders can be handed over by name.
-        for folder in (self.home, self.tmp, self.records):
+        for folder in (self.home, self.tmp):
             folder.mkdir(mode=0o700)
-            if self.uid is not None:
-                os.chown(folder, self.uid, self.uid)
         if self.uid is not None:
-            os.chown(self.kernel_fs, self.uid, self.uid)
+            for folder in (self.home, self.tmp, self.kernel_fs, self.records):
+                os.chown(folder, self.uid, self.uid)
 
     def _remove(self) -> None:
-        if self.mounted:
-            subprocess.run(["umount", "--lazy", str(self.kernel_fs)], capture_output=True, check=False)
+        for mount in (self.kernel_fs, self.records):
+            if os.path.ismount(mount):
+                subprocess.run(["umount", "--lazy", str(mount)], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)      # fd-based: never follows the kernel's links
 
     def new_ipc_folder(self) -> Path:
@@ -157,13 +160,14 @@ class Workspace:
             fs = os.statvfs(self.kernel_fs)
             return Usage((fs.f_blocks - fs.f_bfree) * fs.f_frsize, fs.f_files - fs.f_ffree)
         total, files = 0, 0
-        for _, dirs, names, dir_fd in os.fwalk(self.kernel_fs, follow_symlinks=False):
-            for name in dirs + names:
-                files += 1
-                with contextlib.suppress(OSError):
-                    total += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_blocks * 512
-            if files > self.max_files or total > self.max_bytes:
-                break
+        for top in (self.kernel_fs, self.records):
+            for _, dirs, names, dir_fd in os.fwalk(top, follow_symlinks=False):
+                for name in dirs + names:
+                    files += 1
+                    with contextlib.suppress(OSError):
+                        total += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_blocks * 512
+                if files > self.max_files or total > self.max_bytes:
+                    return Usage(total, files)
         return Usage(total, files)
 
     def over_budget(self, usage: Usage) -> str | None:
@@ -173,6 +177,9 @@ class Workspace:
         if usage.files > self.max_files:
             return f"the notebook made more than {self.max_files} files and folders"
         return None
+
+
+RECORDS_BYTES, RECORDS_FILES = 512 * 2**20, 4096     # the probes' records: far more than any plan needs
 
 
 def _mount_tmpfs(folder: Path, size: int, inodes: int, uid: int) -> bool:
@@ -211,9 +218,9 @@ class UnsafeFile(OSError):
     """A kernel-written path that is not a plain file of an allowed size (a link, a pipe, too big...)."""
 
 
-def open_kernel_dir(ws: Workspace, *names: str) -> int:
-    """A descriptor of the folder ``kernel/<names...>``, each step opened without following links."""
-    fd = os.open(ws.kernel_fs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+def open_records(ws: Workspace, *names: str) -> int:
+    """A descriptor of the folder ``records/<names...>``, each step opened without following links."""
+    fd = os.open(ws.records, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for name in names:
             child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)

@@ -1,9 +1,10 @@
-"""Time one 06b submission three ways, side by side in one run.
+"""Time one 06b submission four ways, side by side in one run.
 
     .venv/bin/python benchmarks/grade_one.py [--example reference] [--repeats 3]
 
 1. plain execution of the notebook with nbclient (no sandbox, no probes);
-2. `reglab grade` (sandboxed kernel, the notebook, hidden probes, scoring);
+2. `reglab grade` (sandboxed kernel, the notebook, hidden probes, scoring), with and
+   without the self-check and demo cells (``--no-outputs``);
 3. `nbgrader autograde` on the same notebook, in a scratch course folder.
 All three run the notebook in the grading profile (course.yml grading.profile,
 as REGLAB_PROFILE), so each does the same work. Prints the median of each and
@@ -63,13 +64,16 @@ def main():
         results = {
             "nbclient, plain execution": _median_seconds(plain, args.repeats),
             "reglab grade": _median_seconds(lambda: grade_submission(submitted, lab, course), args.repeats),
+            "reglab grade --no-outputs": _median_seconds(
+                lambda: grade_submission(submitted, lab, course, run_demos=False), args.repeats),
             "nbgrader autograde": _median_seconds(
                 lambda: nbgrader("autograde", lab.id, "--force", "--quiet", cwd=root), args.repeats),
         }
-    base = results["nbclient, plain execution"]
+    base, nbgrader_s = results["nbclient, plain execution"], results["nbgrader autograde"]
     print(f"{lab.id}, example '{args.example}', profile {course.grading.profile}, median of {args.repeats}:")
     for name, seconds in results.items():
-        print(f"  {name:<28} {seconds:6.2f} s   {seconds / base:4.2f}x plain execution")
+        print(f"  {name:<28} {seconds:6.2f} s   {seconds / base:4.2f}x plain execution   "
+              f"{seconds / nbgrader_s:4.2f}x nbgrader autograde")
 
 
 if __name__ == "__main__":

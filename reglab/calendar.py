@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.lateness import submission_time
 from reglab.config import ROOT, CourseConfig, Lab
 
 
@@ -95,33 +96,24 @@ class LabStatus:
     graded: int
 
 
-def submission_time(folder: Path) -> dt.datetime | None:
-    """When nbgrader collected a submission (its timestamp.txt), in UTC; None if it has none."""
-    from nbgrader.utils import parse_utc
-    stamp = folder / "timestamp.txt"
-    if not stamp.is_file():
-        return None
-    try:
-        return parse_utc(stamp.read_text().strip()).replace(tzinfo=dt.timezone.utc)
-    except (ValueError, OverflowError):
-        return None
-
-
-def lab_status(lab: Lab, date: dt.date, root: Path = ROOT) -> LabStatus:
+def lab_status(lab: Lab, date: dt.date, root: Path = ROOT, course: CourseConfig | None = None) -> LabStatus:
     """Submissions are ``submitted/<student>/<lab id>/`` folders holding a notebook; grades are
-    the class grader's ``grades/<lab id>/<student>.json``."""
+    the class grader's ``grades/<lab id>/<student>.json``. Late counts each student's extensions."""
     folders = [folder for folder in sorted((root / "submitted").glob(f"*/{lab.id}"))
                if folder.is_dir() and any(folder.glob("*.ipynb"))]
-    times = [submission_time(folder) for folder in folders]
-    return LabStatus(lab=lab, released=lab.release <= date, submitted=len(folders),
-                     late=sum(time is not None and time > lab.due for time in times),
+    late = 0
+    for folder in folders:
+        time = submission_time(folder)
+        hours = course.extension_hours(lab, folder.parent.name)[0] if course else 0.0
+        late += time is not None and time > lab.due + dt.timedelta(hours=hours)
+    return LabStatus(lab=lab, released=lab.release <= date, submitted=len(folders), late=late,
                      graded=sum(1 for path in (root / "grades" / lab.id).glob("*.json") if path.is_file()))
 
 
-def status_table(labs: list[Lab], date: dt.date, root: Path = ROOT) -> str:
+def status_table(labs: list[Lab], date: dt.date, root: Path = ROOT, course: CourseConfig | None = None) -> str:
     rows = [("lab", "released", "due", "submitted", "late", "graded")]
     for lab in sorted(labs, key=lambda lab: (lab.release, lab.id)):
-        status = lab_status(lab, date, root)
+        status = lab_status(lab, date, root, course)
         released = f"{'yes' if status.released else 'no'}, {lab.release.isoformat()}"
         due = lab.due.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         rows.append((lab.id, released, due, str(status.submitted), str(status.late), str(status.graded)))
@@ -153,7 +145,7 @@ def cmd_publish(args, course: CourseConfig) -> int:
 def cmd_status(args, course: CourseConfig) -> int:
     date = today() if args.date is None else _date(args.date)
     print(f"{course.course.id} on {date}")
-    print(status_table(list(course.labs), date), end="")
+    print(status_table(list(course.labs), date, course=course), end="")
     return 0
 
 

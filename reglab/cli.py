@@ -6,6 +6,7 @@
     reglab grade FILE --lab 06b   grade one submission (JSON + readable report)
     reglab grade-class --lab 06b  grade a class from submitted/ or an LMS zip (resumable, -j N, --dask)
     reglab export                 grades.csv for an LMS, from nbgrader's gradebook
+    reglab similarity --lab 06b   rank pairs of submissions by shared code (HTML + CSV)
     reglab demo                   all of the above on the bundled example submissions
 """
 
@@ -57,7 +58,8 @@ def cmd_grade(args, course) -> int:
     from autograder import report
     from autograder.grade import grade_submission
     lab = course.lab(args.lab)
-    result = grade_submission(Path(args.submission), lab, course, device=args.device, seed=args.seed)
+    result = grade_submission(Path(args.submission), lab, course, device=args.device, seed=args.seed,
+                              run_demos=not args.no_outputs)
     name = Path(result.submission).stem if args.name is None else args.name
     json_path, text_path = report.write(result, Path(args.out), name)
     print(report.readable(result), end="")
@@ -81,7 +83,7 @@ def cmd_grade_class(args, course) -> int:
     out = Path(args.out) if args.out else config.ROOT / "grades" / lab.id
     print(f"{lab.id}: {len(submissions)} submissions in {submitted}/")
     run = grade_class(lab, course, submissions, out, workers=args.workers, device=args.device,
-                      dask_address=args.dask)
+                      dask_address=args.dask, run_demos=not args.no_outputs)
     published = publish(lab, course, submissions, out, config.ROOT, gradebook=not args.no_gradebook)
     rows = []
     for submission in submissions:
@@ -89,7 +91,7 @@ def cmd_grade_class(args, course) -> int:
             continue
         result = GradeResult.from_json(json.loads((out / f"{submission.student}.json").read_text()))
         note = "graded now" if submission.student in run.graded else "unchanged since its last grading"
-        rows.append((submission.student, result, note + (f"; {result.problems[0][:80]}" if result.problems else "")))
+        rows.append((submission.student, result, note + (f"; {result.problems[0]}" if result.problems else "")))
     print(report.table(rows), end="")
     print(f"\ngraded {len(run.graded)}, unchanged {len(run.skipped)}, grader failures {len(run.failed)}; "
           f"results in {out}/, feedback in feedback/<student>/{lab.id}/"
@@ -179,6 +181,8 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--lab", required=True, help="a lab id or its short form (06b)")
     grade.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where hidden inputs are made (default: course.yml)")
     grade.add_argument("--seed", type=int, help="hidden-input seed (default: derived from course.yml and the file)")
+    grade.add_argument("--no-outputs", action="store_true",
+                       help="decide the points only: skip the self-check and demo cells (a fast regrade)")
     grade.add_argument("--out", default="out/grades", help="folder for <name>.json and <name>.txt (default: out/grades)")
     grade.add_argument("--name", help="file name for the result (default: the notebook's name)")
     grade.set_defaults(func=cmd_grade)
@@ -192,6 +196,8 @@ def parser() -> argparse.ArgumentParser:
     klass.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where hidden inputs are made")
     klass.add_argument("--out", help="folder for <student>.json/.txt (default: grades/<lab id>)")
     klass.add_argument("--no-gradebook", action="store_true", help="do not write into gradebook.db")
+    klass.add_argument("--no-outputs", action="store_true",
+                       help="decide the points only: skip the self-check and demo cells (a fast regrade)")
     klass.set_defaults(func=cmd_grade_class)
     export = sub.add_parser("export", help="CSV for an LMS: one row per student, one column per lab")
     export.add_argument("--to", default="grades.csv", help="the CSV file to write (default: grades.csv)")

@@ -1,9 +1,9 @@
-"""Hostile to the host: a hundred and sixty thousand empty folders. Loses: all
+"""Hostile to the host: a hundred and sixty thousand empty folders. Loses: none
 
 Empty folders hold no bytes, so a disk budget that counts file sizes lets them through while
 they cost the host's disk its inodes. The kernel's filesystem must stop them at its file limit,
-on a filesystem of its own: the host's disk is untouched. A full filesystem leaves no room for the
-probes' records either, so every item is lost, as for any notebook that fills its disk budget.
+on a filesystem of its own: the host's disk is untouched. The probes' records have a filesystem of
+their own too, so the functions (the reference) are still graded: full marks.
 """
 # @REFERENCE@
 
