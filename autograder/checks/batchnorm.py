@@ -17,7 +17,9 @@ from solutions import batchnorm as reference
 
 FORWARD, BACKWARD, FAST = "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_fast"
 _AUTOGRAD = r"Tensor\.backward|autograd\.grad$|autograd\.backward$|run_backward"
-_LIBRARY_BN = r"batch_norm|BatchNorm"
+# BatchNorm itself, and the other norms that compute it when applied to the transpose (layer_norm over
+# the batch axis normalizes each feature over the batch), however they are reached.
+_LIBRARY_BN = r"(batch|layer|group|instance|rms)_norm|(Batch|Layer|Group|Instance|RMS)Norm"
 
 
 def _case(gen, n, d, *, scale, shift=4.0, dtype=torch.float32, eps=1e-5, momentum=0.1):
