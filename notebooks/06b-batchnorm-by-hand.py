@@ -267,20 +267,21 @@ print("eval_mode: OK (3 cases, one of them a batch of one)")
 # per-feature statistics, which broadcast over the batch.
 #
 # ```
-#  x (N,D) ──┬──► mu = mean(x)  (D,)
-#            │        │
-#            ▼        ▼
-#        xc = x - mu  (N,D) ──┬──► var = mean(xc²)  (D,)
-#            │                │        │
-#            │                │        ▼
-#            │                │    std = sqrt(var + eps)  (D,)
-#            │                │        │
-#            │                │        ▼
-#            │                │    inv_std = 1 / std  (D,)
-#            │                ▼        │
-#            └─────────► x_hat = xc * inv_std  (N,D) ◄──┘
-#                             │
-#    gamma (D,), beta (D,) ──► out = gamma * x_hat + beta  (N,D)
+#  x (N,D) ──┬────► mu = mean(x)  (D,)
+#            │          │
+#            ▼          ▼
+#        xc = x - mu  (N,D) ──► var = mean(xc²)  (D,)
+#            │                     │
+#            │                     ▼
+#            │                 std = sqrt(var + eps)  (D,)
+#            │                     │
+#            │                     ▼
+#            │                 inv_std = 1 / std  (D,)
+#            ▼                     │
+#        x_hat = xc * inv_std ◄────┘  (N,D)
+#            │
+#            ▼
+#        out = gamma * x_hat + beta  (N,D)  ◄── gamma (D,), beta (D,)
 # ```
 #
 # Walk it backwards: at each node, multiply the upstream gradient by the
