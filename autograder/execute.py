@@ -58,7 +58,7 @@ from nbclient.exceptions import DeadKernelError
 from autograder import probes, processes
 from autograder.sandbox import KernelCommand
 from autograder.text import one_line, visible
-from autograder.workspace import Workspace, give_file, list_kernel_dir, open_records
+from autograder.workspace import Workspace, give_file, list_kernel_files, open_records
 from reglab.config import Grading
 
 KERNEL_NAME = "reglab-confined"
@@ -390,7 +390,7 @@ class KernelRun:
             except OSError:
                 return set()
             try:
-                names = list_kernel_dir(fd, len(self.call_funcs) + 100)
+                names = list_kernel_files(fd, len(self.call_funcs) + 100)
             finally:
                 os.close(fd)
             return {i for i in map(probes.record_index, names) if i is not None and i < len(self.call_funcs)}
@@ -466,13 +466,14 @@ class KernelRun:
             execution = self.execution
             execution.printout, execution.cell_errors = "", list(self.skipped.values())
             del self.nb.cells[cells:]
-            execution.records = self._fresh_records(attempt)
             try:
                 async with self.client.async_setup_kernel():
                     self._disable_reconnects()
                     for index, cell in enumerate(self.nb.cells[:cells]):
                         if cell.cell_type == "code" and index not in self.skipped and not is_demo(cell):
                             await self._run_cell(cell, index)
+                    # Made only now, under a fresh random name: the notebook's cells cannot prepare it.
+                    execution.records = self._fresh_records(attempt)
                     try:
                         await self._run_probes(execution.records)
                     except _ProbesDone:

@@ -257,12 +257,14 @@ def read_kernel_file(dir_fd: int, name: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def list_kernel_dir(dir_fd: int, limit: int) -> list[str]:
-    """At most ``limit`` names in the folder ``dir_fd`` (a folder can hold millions)."""
+def list_kernel_files(dir_fd: int, limit: int) -> list[str]:
+    """The names of at most ``limit`` plain files (not links) in the folder ``dir_fd``; a folder can
+    hold millions of entries, and only the first ``limit`` are looked at."""
     names = []
     with os.scandir(dir_fd) as entries:
-        for entry in entries:
-            names.append(entry.name)
-            if len(names) >= limit:
+        for seen, entry in enumerate(entries):
+            if seen >= limit:
                 break
+            if entry.is_file(follow_symlinks=False):
+                names.append(entry.name)
     return names

@@ -58,3 +58,29 @@ def test_feedback_hides_the_hidden_inputs_and_reference(graded, short):
     for _, result in graded(short).values():
         for item in result.items:
             assert "tensor(" not in item.message and "solutions" not in item.message, item.message
+
+
+@pytest.mark.parametrize("short", lab_shorts())
+def test_points_are_decided_before_any_demo_runs(graded, course, grading_cluster, tmp_path, short):
+    """The reference, the blank and the first bug graded with the self-checks and demos skipped
+    (``--no-outputs``) lose exactly what they lose with them run."""
+    import json
+
+    import nbformat
+
+    from autograder.classroom import from_submitted, grade_class
+    from autograder.grade import GradeResult
+    lab = course.lab(short)
+    full = graded(short)
+    chosen = ["reference", "blank", next(name for name, (e, _) in full.items() if e.kind == "bug")]
+    for name in chosen:
+        folder = tmp_path / "submitted" / name / lab.id
+        folder.mkdir(parents=True)
+        nbformat.write(full[name][0].notebook, folder / f"{lab.id}.ipynb")
+    found, _ = from_submitted(tmp_path / "submitted", lab)
+    run = grade_class(lab, course, found, tmp_path / "grades", dask_address=grading_cluster, progress=False,
+                      run_demos=False)
+    assert not run.failed, run.failed
+    for name in chosen:
+        fast = GradeResult.from_json(json.loads((tmp_path / "grades" / f"{name}.json").read_text()))
+        assert _lost(fast) == _lost(full[name][1]), (name, report.readable(fast))
