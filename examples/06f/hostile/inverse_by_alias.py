@@ -1,4 +1,8 @@
-"""Hostile: ridge by an explicit inverse reached through a renamed alias; the rest is right. Loses: ridge"""
+"""Hostile: ridge by an explicit inverse reached through a renamed alias; the rest is right.
+
+The grader's syntax-tree review flags the computed-name lookup (``getattr(torch.linalg, "in" + "v")``)
+in every function that reaches it, so test_error_curve, which calls ridge, loses its items too.
+Loses: ridge, curve_rows, curve_peak, curve_ridge"""
 import torch
 
 _invert = getattr(torch.linalg, "in" + "v")
