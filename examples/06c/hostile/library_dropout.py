@@ -1,8 +1,10 @@
-"""Hostile: right answers from the library's dropout, reached by renamed aliases. Loses: mask_sampler, forward_train, edge_cases, generator, module, variational
+"""Hostile: right answers from the library's dropout, reached by renamed aliases. Loses: mask_sampler, forward_train, eval_mode, edge_cases, generator, module, variational
 
 The mask comes from F.dropout on ones, the forward from aten's native_dropout,
 the layer wraps nn.Dropout, variational dropout drops a (batch, 1, features)
 tensor of ones with F.dropout. None of them can use the generator argument.
+eval_mode is lost too although its value is right: the grader's review flags the
+computed-name lookups and torch.ops in dropout_forward, whatever the mode.
 """
 import torch
 
