@@ -205,6 +205,8 @@ def cell_name(cell) -> str:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
     first = one_line(cell.get("source", ""), 50)
+    if cell.get("metadata", {}).get("reglab") == {"probes": True}:
+        return "the hidden checks' calls into your functions"
     if isinstance(grade_id, str) and grade_id.startswith("solution_"):
         return f"the cell defining {grade_id.removeprefix('solution_')}"
     if isinstance(grade_id, str) and meta.get("grade") and meta.get("locked"):
@@ -401,7 +403,7 @@ class KernelRun:
         stops a call at the probe time limit itself; a call that writes nothing for longer than that
         (plus a grace) went on past its limit, and raises _HungProbe with its index."""
         cell = nbformat.v4.new_code_cell(probes.probe_cell(self.ws.plan, self.ws.records / records,
-                                                           self.execution.hung))
+                                                           self.execution.hung), metadata={"reglab": {"probes": True}})
         self.nb.cells.append(cell)
         self.client.output_budget = max(self.client.output_budget, 0) + 64_000   # room for the harness's own line
         stall = self.limits.probe_timeout + PROBE_SLACK_S
