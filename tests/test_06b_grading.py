@@ -70,6 +70,15 @@ def test_unreadable_notebook_is_refused_with_a_clear_error(course, lab06b, tmp_p
         grade_submission(path, lab06b, course)
 
 
-def test_folder_submission_finds_its_notebook(course, lab06b, tmp_path):
-    with pytest.raises(SubmissionError, match="expected one notebook"):
+def test_an_empty_folder_is_refused_without_its_path(course, lab06b, tmp_path):
+    with pytest.raises(SubmissionError, match="no notebook was submitted") as refused:
         grade_submission(tmp_path, lab06b, course)
+    assert str(tmp_path) not in str(refused.value)
+
+
+def test_a_notebook_over_the_size_cap_is_refused_unread(course, lab06b, tmp_path):
+    path = tmp_path / f"{lab06b.id}.ipynb"
+    path.write_bytes(b" " * (2 * 2**20))
+    small = course.model_copy(update={"grading": course.grading.model_copy(update={"max_notebook_mb": 1})})
+    with pytest.raises(SubmissionError, match="larger than 1 MB"):
+        grade_submission(path, lab06b, small)

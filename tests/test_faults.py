@@ -15,7 +15,8 @@ import pytest
 from autograder.grade import grade_submission
 from reglab.examples import examples
 
-LIMITS = {"cell_timeout_s": 5, "probe_timeout_s": 2, "submission_timeout_s": 40, "max_processes": 64,
+# Tight, but with room for a fresh kernel's `import torch` on a busy 2-core machine.
+LIMITS = {"cell_timeout_s": 15, "probe_timeout_s": 5, "submission_timeout_s": 120, "max_processes": 64,
           "max_disk_mb": 64, "max_output_kb": 8}
 
 
@@ -57,7 +58,7 @@ def _items_calling(lab, function):
 
 # (name, code of a cell the student added after the solution cell, words the report must contain)
 CONTAINED = [
-    ("infinite_loop", "while True:\n    pass", "ran past its time limit of 5 s and was interrupted"),
+    ("infinite_loop", "while True:\n    pass", "ran past its time limit of 15 s and was interrupted"),
     ("memory_bomb", "hoard = []\nwhile True:\n    hoard.append(bytearray(2**29))", "more memory than grading allows"),
     ("fork_bomb", "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(20)\n        os._exit(0)",
      "more processes or threads than grading allows"),
@@ -91,7 +92,7 @@ def test_a_fault_that_kills_the_kernel_costs_every_item_with_the_reason(referenc
 
 
 def test_a_notebook_over_its_cpu_time_loses_every_item_and_is_told_which_limit(reference, lab06b, tight, tmp_path):
-    busy = _with(tight, cpu_time_s=12, cell_timeout_s=90, submission_timeout_s=120)
+    busy = _with(tight, cpu_time_s=12, cell_timeout_s=90, submission_timeout_s=150)
     result = _grade(reference, lab06b, busy, tmp_path, extra_cell="while True:\n    pass")
     assert result.points == 0
     assert "more than its 12 s of CPU time" in _problems(result), result.problems
@@ -123,7 +124,7 @@ def test_a_probe_that_never_returns_costs_only_its_items(reference, lab06b, tigh
     result = _grade(reference, lab06b, tight, tmp_path, change=hang)
     lost = {i.id: i.message for i in result.items if i.points < i.max_points}
     assert set(lost) == _items_calling(lab06b, "batchnorm_backward_fast"), lost
-    assert "did not return within 2 s" in lost["backward_fast"]
+    assert "did not return within 5 s" in lost["backward_fast"]
 
 
 def test_a_function_that_swallows_interrupts_costs_restarts_and_its_items_only(reference, lab06b, tight, tmp_path):
@@ -133,7 +134,7 @@ def test_a_function_that_swallows_interrupts_costs_restarts_and_its_items_only(r
     stubborn = _replace_in_solution("def batchnorm_backward_fast(dout, cache):\n", (
         "def batchnorm_backward_fast(dout, cache):\n    while True:\n        try:\n            while True:\n"
         "                pass\n        except BaseException:\n            pass\n"))
-    stingy = _with(tight, probe_timeout_s=1, submission_timeout_s=300)
+    stingy = _with(tight, probe_timeout_s=2, submission_timeout_s=300)
     result = _grade(reference, lab06b, stingy, tmp_path, change=stubborn)
     lost = {i.id: i.message for i in result.items if i.points < i.max_points}
     assert set(lost) == _items_calling(lab06b, "batchnorm_backward_fast"), lost
