@@ -819,11 +819,12 @@ print(f"from scratch: RMSNorm / LayerNorm = {times['rms_norm (yours)'] / times['
       f"library: RMSNorm / LayerNorm = {times['F.rms_norm'] / times['F.layer_norm']:.2f}  ({DEVICE})")
 
 # %% [markdown]
-# What was measured (5 runs on one CPU thread, the median of 20 repeats each;
-# `benchmarks/claims/lab06e.py`): from scratch, RMSNorm took 0.61 ± 0.07 of
-# LayerNorm's time (65 against 108 ms): it skips the mean and the
-# subtraction, one pass over the data fewer. In the library it is the other
-# way round: `F.layer_norm` took 8 ms and `F.rms_norm` 65 ms, 8 ± 2 times
+# What was measured (two runs of 5, one CPU thread, the median of 20 repeats
+# each, on a shared machine; `benchmarks/claims/lab06e.py`): from scratch,
+# RMSNorm took 0.61 ± 0.07 and 0.47 ± 0.08 of LayerNorm's time (65 against
+# 108 ms in the first run): it skips the mean and the subtraction, one pass
+# over the data fewer. In the library it is the other way round:
+# `F.layer_norm` took 6-8 ms and `F.rms_norm` 28-65 ms, 8 ± 2 and 5 ± 3 times
 # longer. On the CPU, PyTorch runs LayerNorm as one fused kernel that reads
 # the data once, while its RMSNorm is composed of separate operations (a
 # square, a mean, an rsqrt, two multiplications), each a pass over memory,
@@ -994,8 +995,8 @@ print(f"({time.perf_counter() - start:.0f} s; mean ± standard deviation over {P
 # in practice (the following linear layer can absorb a shift). It saves one
 # reduction over the features (the mean), the subtraction and the bias
 # parameters. Whether that makes it faster depends on the kernels compared:
-# from scratch, with one tensor operation per step, RMSNorm took about 0.6 of
-# LayerNorm's time (one pass over memory fewer); but PyTorch's CPU LayerNorm
-# is one fused kernel, about 8 times faster than its RMSNorm, which is made
-# of separate operations. The saving is real only between equally fused
+# from scratch, with one tensor operation per step, RMSNorm took about half of
+# LayerNorm's time (0.5-0.6; one pass over memory fewer); but PyTorch's CPU
+# LayerNorm is one fused kernel, 5 to 8 times faster than its RMSNorm, which
+# is made of separate operations. The saving is real only between equally fused
 # implementations.
