@@ -48,9 +48,10 @@ def param_groups(model, weight_decay):
     """Two optimizer groups: Linear/Conv weights decay, everything else does not.
 
     Biases, the scales and shifts of normalization layers and embedding
-    tables are left alone: shrinking them towards zero does not limit the
-    capacity of the network, it only fights the normalization. Each trainable
-    parameter appears exactly once, even if a module is reused.
+    tables are left alone, by convention: they are few, and shrinking a
+    normalization scale shrinks the signal rather than simplifying the
+    function. Each trainable parameter appears exactly once, even if a module
+    is reused.
     """
     ### BEGIN SOLUTION
     from torch import nn
@@ -164,7 +165,8 @@ def run_sweep(configs, data, budget):
 
     ``data.loaders(train_transform, eval_transform)`` gives ``(train_loader,
     val_loader)``; ``budget`` has ``make_model()`` (a fresh model on the
-    device), ``device`` and ``max_epochs``. Validation uses plain cross
+    device), ``make_scheduler(optimizer)`` (the learning-rate schedule,
+    stepped once per epoch), ``device`` and ``max_epochs``. Validation uses plain cross
     entropy, so losses compare across label-smoothing settings. Each row:
     ``config``, ``best_val_accuracy`` (at ``best_epoch``, the epoch whose
     weights were restored), ``best_epoch``, ``final_train_loss``, ``history``
@@ -177,11 +179,13 @@ def run_sweep(configs, data, budget):
         model = budget.make_model()
         train_loader, val_loader = data.loaders(build_train_transform(cfg), build_eval_transform(cfg))
         optimizer, criterion = make_optimizer(model, cfg), make_criterion(cfg)
+        scheduler = budget.make_scheduler(optimizer)
         val_criterion = torch.nn.CrossEntropyLoss()
         stopper = EarlyStopping(cfg.patience, cfg.min_delta)
         history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
         for _ in range(budget.max_epochs):
             history["train_loss"].append(train_one_epoch(model, train_loader, optimizer, criterion, budget.device))
+            scheduler.step()
             val_loss, val_accuracy = evaluate(model, val_loader, val_criterion, budget.device)
             history["val_loss"].append(val_loss)
             history["val_accuracy"].append(val_accuracy)

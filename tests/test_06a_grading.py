@@ -31,6 +31,7 @@ MESSAGES = {
     "no_zero_grad": "optimizer.zero_grad()",
     "evaluate_in_train_mode": "call model.eval()",
     "sweep_without_restore": "stopper.restore(model)",
+    "schedule_never_stepped": "call scheduler.step() once per epoch",
     # extra_bugs.yml, graded in-process
     "erasing_always_on": "adds RandomErasing when cfg.erasing is 0",
     "unscaled_to_float": "ToDtype(torch.float32, scale=True)",

@@ -127,11 +127,31 @@ def test_sweep_rows_stop_restore_and_learn():
     x = centres[y] + torch.randn(300, 12, generator=gen)
     data = types.SimpleNamespace(loaders=lambda train_tf, eval_tf: (list(zip(x[:200].split(50), y[:200].split(50))),
                                                                    [(x[200:], y[200:])]))
-    budget = types.SimpleNamespace(max_epochs=5, device="cpu", make_model=lambda: nn.Linear(12, 10))
+    schedules = []
+    budget = types.SimpleNamespace(max_epochs=5, device="cpu", make_model=lambda: nn.Linear(12, 10),
+                                   make_scheduler=lambda opt: schedules.append(torch.optim.lr_scheduler.StepLR(opt, 1, 0.9))
+                                   or schedules[-1])
     configs = [cfg(lr=0.05, patience=2, min_delta=10.0), cfg(lr=0.05, patience=10)]
     rows = run_sweep(configs, data, budget)
     assert [row["config"] for row in rows] == configs
     assert len(rows[0]["history"]["val_loss"]) == 3 and rows[0]["best_epoch"] == 1
+    assert [s.last_epoch for s in schedules] == [3, 5]           # one schedule per config, stepped once per epoch
     loss, _ = evaluate(rows[0]["model"], data.loaders(None, None)[1], nn.CrossEntropyLoss(), "cpu")
     assert math.isclose(loss, rows[0]["history"]["val_loss"][0], rel_tol=1e-5)
     assert len(rows[1]["history"]["val_loss"]) == 5 and rows[1]["best_val_accuracy"] > 0.8
+
+
+def test_gpu_profile_runs_on_cpu_at_tiny_size(monkeypatch):
+    """The gpu profile's path (ResNet-9 in the autocast wrapper, channels-last, the design, the schedule), shrunk
+    to run on generated images in seconds; the notebook's given code as built."""
+    from benchmarks.lab06a_profiles import notebook_namespace
+
+    monkeypatch.setenv("REGLAB_PROFILE", "ci")
+    monkeypatch.delenv("REGLAB_DATA", raising=False)
+    ns = notebook_namespace("ci")
+    tiny = {**ns["PROFILES"]["gpu"], "width": 4, "batch_size": 50, "max_epochs": 2, "augment_group": 25,
+            "data_on_device": False}
+    splits = {name: (x[:100], y[:100]) for name, (x, y) in ns["SPLITS"].items()}
+    rows = ns["run_experiment"](tiny, splits, [0])
+    assert [row["augmentation"] for row in rows] == ["none", "crop_flip", "randaugment", "crop_flip", "crop_flip"]
+    assert all(len(row["history"]["train_loss"]) == 2 and 0 <= row["test_accuracy"] <= 1 for row in rows)

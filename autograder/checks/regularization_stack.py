@@ -633,14 +633,17 @@ class Evaluate(Item):
 
 def _sweep_expr() -> str:
     """Run the student's sweep on a hidden problem; return its rows as plain data, plus cross-checks per row:
-    the student's own EarlyStopping replayed on the row's validation losses, whether its restore works, and the
-    student's evaluate on the returned model (with plain and with smoothed cross entropy)."""
+    the student's own EarlyStopping replayed on the row's validation losses, whether its restore works, the
+    student's evaluate on the returned model (with plain and with smoothed cross entropy), and how often the
+    row's learning-rate scheduler (one per config, from budget.make_scheduler) was stepped."""
     return (
         "(ns := __import__('types').SimpleNamespace, cfgs := [ns(**c) for c in K['configs']],"
         " train := list(zip(K['x_train'], K['y_train'])), val := [(K['x_val'], K['y_val'])],"
         " dev := str(K['x_val'].device),"
         " data := ns(loaders=lambda train_transform, eval_transform: (train, val)),"
+        " scheds := [],"
         " budget := ns(max_epochs=K['max_epochs'], device=dev,"
+        "   make_scheduler=lambda opt: (s := torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0), scheds.append(s), s)[-1],"
         "   make_model=lambda: (torch.manual_seed(K['seed']), nn.Sequential(nn.Flatten(), nn.Linear(K['x_val'][0].numel(), 10)).to(dev))[1]),"
         " rows := S['run_sweep'](cfgs, data, budget),"
         " probe := nn.Linear(1, 1), es := S['EarlyStopping'](1), probe.weight.data.fill_(1.0), es.step(1.0, probe),"
@@ -650,12 +653,12 @@ def _sweep_expr() -> str:
         "   stop := next((i for i, v in enumerate(losses, start=1) if es.step(v, m)), None), {'stop': stop, 'best_epoch': es.best_epoch})[-1],"
         " [("
         "   {**{k: v for k, v in r.items() if k not in ('config', 'model')}, 'same_config': r.get('config') is c,"
-        "    'restore_works': restore_works,"
+        "    'restore_works': restore_works, 'scheduler_steps': scheds[i].last_epoch if i < len(scheds) else None,"
         "    'replay': replay(c, list(r['history']['val_loss'])) if isinstance(r.get('history'), dict) and 'val_loss' in r['history'] else None,"
         "    'model_val': S['evaluate'](r['model'], val, nn.CrossEntropyLoss(), dev) if isinstance(r.get('model'), nn.Module) else None,"
         "    'model_val_smoothed': S['evaluate'](r['model'], val, nn.CrossEntropyLoss(label_smoothing=c.label_smoothing), dev)"
         "       if isinstance(r.get('model'), nn.Module) else None}"
-        "   if isinstance(r, dict) else {'not_a_dict': type(r).__name__}) for r, c in zip(rows, cfgs)]"
+        "   if isinstance(r, dict) else {'not_a_dict': type(r).__name__}) for i, (r, c) in enumerate(zip(rows, cfgs))]"
         " + [{'extra_row': True}] * max(0, len(rows) - len(cfgs)))[-1]")
 
 
@@ -665,7 +668,7 @@ LEARNED = 0.5          # best validation accuracy the easy problem must reach (c
 
 class RunSweep(Item):
     id, points, functions = "run_sweep", 2, ("run_sweep",)
-    title = "the sweep: one row per config, early stopping, restored model, and it learns"
+    title = "the sweep: one row per config, the schedule stepped per epoch, early stopping, restored model, and it learns"
 
     def calls(self, gen):
         centres = torch.randn(10, 3, 4, 4, generator=gen) * 1.5
@@ -709,6 +712,10 @@ class RunSweep(Item):
                 raise CheckFailed(f"it ran {epochs} epochs where your EarlyStopping says stop after {expected_epochs}: "
                                   f"call stopper.step(val_loss, model) once per epoch, break when it returns True, and "
                                   f"run at most budget.max_epochs ({where})")
+            if row["scheduler_steps"] != epochs:
+                steps = "never made" if row["scheduler_steps"] is None else f"stepped {row['scheduler_steps']} times"
+                raise CheckFailed(f"the learning-rate schedule was {steps} over {epochs} epochs: make one per config "
+                                  f"with budget.make_scheduler(optimizer) and call scheduler.step() once per epoch ({where})")
             if row["best_epoch"] != replay["best_epoch"]:
                 raise CheckFailed(f"best_epoch should be your EarlyStopping's best_epoch ({where})")
             best_epoch = replay["best_epoch"]

@@ -98,10 +98,11 @@ def run_sweep(configs, data, budget):
         model = budget.make_model()
         loaders = data.loaders(build_train_transform(cfg), build_eval_transform(cfg))
         optimizer, criterion, plain = make_optimizer(model, cfg), make_criterion(cfg), nn.CrossEntropyLoss()
-        stopper = EarlyStopping(cfg.patience, cfg.min_delta)
+        schedule, stopper = budget.make_scheduler(optimizer), EarlyStopping(cfg.patience, cfg.min_delta)
         train_loss, val_loss, val_accuracy = [], [], []
         for _ in range(budget.max_epochs):
             train_loss.append(train_one_epoch(model, loaders[0], optimizer, criterion, budget.device))
+            schedule.step()
             loss, accuracy = evaluate(model, loaders[1], plain, budget.device)
             val_loss.append(loss)
             val_accuracy.append(accuracy)

@@ -88,12 +88,14 @@ def run_sweep(configs, data, budget):
         model = budget.make_model()
         train_loader, val_loader = data.loaders(build_train_transform(cfg), build_eval_transform(cfg))
         optimizer, criterion = make_optimizer(model, cfg), make_criterion(cfg)
+        lr_schedule = budget.make_scheduler(optimizer)
         stopper = EarlyStopping(cfg.patience, min_delta=cfg.min_delta)
         history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
         epoch = 0
         while epoch < budget.max_epochs:
             epoch += 1
             history["train_loss"].append(train_one_epoch(model, train_loader, optimizer, criterion, budget.device))
+            lr_schedule.step()
             loss, accuracy = evaluate(model, val_loader, nn.CrossEntropyLoss(), budget.device)
             history["val_loss"].append(loss)
             history["val_accuracy"].append(accuracy)
