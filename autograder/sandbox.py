@@ -168,13 +168,15 @@ _THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 def _environment(ws: Workspace, grading: Grading) -> dict[str, str]:
     """The kernel's environment: the budget profile (REGLAB_PROFILE), a home and a TMPDIR in its own
-    filesystem, empty read-only IPython and Jupyter configuration (no startup file can run, and none
-    survives a restart), no user site-packages, a matplotlib that draws to files, and the grader's
-    thread settings."""
+    filesystem, torch's compile caches beside the records (so a full disk does not break torch while
+    the probes run), empty read-only IPython and Jupyter configuration (no startup file can run, and
+    none survives a restart), no user site-packages, a matplotlib that draws to files, and the
+    grader's thread settings."""
     env = {"REGLAB_PROFILE": grading.profile, "HOME": str(ws.home), "TMPDIR": str(ws.tmp), "MPLBACKEND": "Agg",
            "MPLCONFIGDIR": str(ws.home / ".config" / "matplotlib"), "PYTHONNOUSERSITE": "1",
            "IPYTHONDIR": str(ws.config_dir / "ipython"), "JUPYTER_CONFIG_DIR": str(ws.config_dir / "jupyter"),
-           "JUPYTER_DATA_DIR": str(ws.config_dir / "jupyter"), "JUPYTER_PATH": "", "JUPYTER_CONFIG_PATH": ""}
+           "JUPYTER_DATA_DIR": str(ws.config_dir / "jupyter"), "JUPYTER_PATH": "", "JUPYTER_CONFIG_PATH": "",
+           "TORCHINDUCTOR_CACHE_DIR": str(ws.cache / "inductor"), "TRITON_CACHE_DIR": str(ws.cache / "triton")}
     return env | {name: os.environ[name] for name in _THREAD_SETTINGS if name in os.environ}
 
 

@@ -18,8 +18,9 @@ names the kernel cannot change:
   count, so neither bytes nor empty folders reach the host's disk. Elsewhere
   it is a plain folder and the grader counts both (``usage``).
 * ``records/``: where the probes write what came back, one folder per kernel
-  start; as root a small tmpfs of its own, so a notebook that fills its disk
-  still has its functions graded.
+  start, and torch's own compile caches (``cache/``, which torch needs while
+  the probes run); as root a small tmpfs of its own, so a notebook that fills
+  its disk still has its functions graded.
 
 The grader never opens a path below ``kernel/`` or ``records/`` by name: it
 opens the folder itself (a mount point, or a folder in its own folder) and
@@ -115,6 +116,10 @@ class Workspace:
     def records(self) -> Path:
         return self.root / "records"
 
+    @property
+    def cache(self) -> Path:
+        return self.records / "cache"
+
     @classmethod
     @contextlib.contextmanager
     def create(cls, grading: Grading, *, uid: int | None):
@@ -135,10 +140,10 @@ class Workspace:
             self.mounted = _mount_tmpfs(self.kernel_fs, self.max_bytes, self.max_files, self.uid) and \
                 _mount_tmpfs(self.records, RECORDS_BYTES, RECORDS_FILES, self.uid)
         # Nothing runs as the kernel's user yet, so these fresh folders can be handed over by name.
-        for folder in (self.home, self.tmp):
+        for folder in (self.home, self.tmp, self.cache):
             folder.mkdir(mode=0o700)
         if self.uid is not None:
-            for folder in (self.home, self.tmp, self.kernel_fs, self.records):
+            for folder in (self.home, self.tmp, self.cache, self.kernel_fs, self.records):
                 os.chown(folder, self.uid, self.uid)
 
     def _remove(self) -> None:
