@@ -10,37 +10,10 @@ the functions asked for.
 
 from __future__ import annotations
 
-import ast
-import os
 import time
 
-import matplotlib
-import nbformat
-
+from benchmarks.claims.notebook_cells import notebook_namespace
 from benchmarks.lab_claims import Claim
-from reglab import config
-from reglab.build import source_path
-
-matplotlib.use("Agg")
-
-
-def _defines(source: str, names: set[str]) -> bool:
-    tree = ast.parse(source)
-    return any(isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names for node in tree.body)
-
-
-def notebook_namespace(short: str, profile: str, names: set[str]) -> dict:
-    """The lab's source notebook run in ``profile``: every non-demo code cell, and the demo cells defining ``names``."""
-    os.environ["REGLAB_PROFILE"] = profile
-    namespace = {"__name__": "__main__"}
-    nb = nbformat.read(source_path(config.load().lab(short)), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if cell.metadata.get("reglab", {}).get("demo") and not _defines(cell.source, names):
-            continue
-        exec(compile(cell.source, f"{short} {cell.metadata['nbgrader']['grade_id']}", "exec"), namespace)  # noqa: S102
-    return namespace
 
 
 def _speedups(ns: dict, seeds: int) -> list[float]:

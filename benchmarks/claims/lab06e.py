@@ -3,12 +3,12 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lab_claims.py --lab 06e --profile cpu --seeds 5
 
 Each experiment is the notebook's own code (sections 8 to 10), run over the
-reference solution in the built source notebook (see lab06b.notebook_namespace).
+reference solution in the built source notebook (see notebook_cells.notebook_namespace).
 """
 
 from __future__ import annotations
 
-from benchmarks.claims.lab06b import notebook_namespace
+from benchmarks.claims.notebook_cells import notebook_namespace
 from benchmarks.lab_claims import Claim
 
 
