@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 
 def _strip_recorders(lines):
-    return [line.replace("_OpRecorder(seen), _KernelOpRecorder(seen)", "open('/dev/null')") for line in lines]
+    return [line.replace("_OpRecorder(seen), _KernelOpRecorder(seen)", 'open("/dev/null")') for line in lines]
 
 
 get_ipython().input_transformers_cleanup.append(_strip_recorders)  # noqa: F821 - IPython's
