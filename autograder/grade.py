@@ -97,6 +97,8 @@ def find_notebook(path: Path, lab: Lab, limit: int = 50 * 2**20) -> Found:
     if not path.is_dir():
         raise SubmissionError(f"{path.name}: no such file or folder")
     found = sorted(p for p in path.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file())
+    for link in (p for p in found if p.is_symlink()):
+        raise SubmissionError(f"{link.name} is a link, not a file; submit the notebook itself")
     if not found:
         raise SubmissionError(f"no notebook was submitted (expected {lab.id}.ipynb)")
     labs = {p: _lab_of(p, limit) for p in found}
