@@ -84,7 +84,9 @@ class Limits:
     max_output_chars: int        # printout kept
     cpu_time: float              # CPU seconds of the kernel (an rlimit: the kernel gets SIGXCPU)
     max_file_bytes: int          # one file (an rlimit: a bigger write fails with "File too large")
-    max_message_bytes: int = 8 * 2**20    # one message frame from the kernel; a larger one is dropped by zmq
+    # One message frame from the kernel: zmq disconnects a peer that sends a larger one (and the grader
+    # never reconnects), so this must pass what a notebook that prints fast sends in one flush.
+    max_message_bytes: int = 64 * 2**20
     log_tail_bytes: int = 16_384          # of the kernel's own stdout/stderr, kept in memory
 
     @classmethod
@@ -132,7 +134,7 @@ class _KernelManager(AsyncKernelManager):
     def client(self, **kwargs):
         context = zmq.asyncio.Context()
         context.setsockopt(zmq.MAXMSGSIZE, self.run.limits.max_message_bytes)
-        context.setsockopt(zmq.RCVHWM, 64)
+        context.setsockopt(zmq.RCVHWM, 8)             # at most 8 such messages waiting: 512 MB
         self.run.contexts.append(context)
         return super().client(context=context, **kwargs)
 

@@ -124,7 +124,7 @@ def test_a_probe_that_never_returns_costs_only_its_items(reference, lab06b, tigh
     result = _grade(reference, lab06b, tight, tmp_path, change=hang)
     lost = {i.id: i.message for i in result.items if i.points < i.max_points}
     assert set(lost) == _items_calling(lab06b, "batchnorm_backward_fast"), lost
-    assert "did not return within 5 s" in lost["backward_fast"]
+    assert any("did not return within 5 s" in message for message in lost.values()), lost
 
 
 def test_a_function_that_swallows_interrupts_costs_restarts_and_its_items_only(reference, lab06b, tight, tmp_path):
