@@ -40,8 +40,9 @@ _EVASIONS = [
      r"_len_torch_function_stack|_get_current_dispatch_mode", "torch's function and dispatch modes", True),
     (r"(^|\.)(grad_fn|next_functions|_saved_\w+|register_hook|register_prehook)$",
      "autograd's graph (grad_fn, next_functions, hooks)", False),
-    (r"^(threading|_thread|multiprocessing|concurrent|subprocess|asyncio)(\.|$)|"
-     r"^os\.(fork|forkpty|spawn\w*|system|popen|exec\w*|posix_spawn\w*)$", "threads or processes", True),
+    (r"^(threading|_thread|concurrent|asyncio)(\.|$)", "threads", True),
+    (r"^(multiprocessing|subprocess)(\.|$)|^os\.(fork|forkpty|spawn\w*|system|popen|exec\w*|posix_spawn\w*)$",
+     "processes", False),
     (r"(^|\.)(input_transformers_cleanup|input_transformers_post|input_transformer_manager|ast_transformers|"
      r"register_magic_function|set_hook|run_cell|run_cell_async|transform_cell)$|(^|\.)events\.register$",
      "IPython input transformers or event hooks", True),

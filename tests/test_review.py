@@ -55,7 +55,7 @@ CASES = [  # (code of the solution cell, what the review must name, items it mus
     ("def batchnorm_backward(dout, cache):\n    node = cache[0].grad_fn\n    return node.next_functions",
      "autograd's graph", {"backward_staged"}),
     ("import threading\nthreading.Thread(target=print).start()\ndef batchnorm_forward(x, *a, **k):\n    return x, None",
-     "threads or processes", {"forward_train", "running_stats", "eval_mode", "backward_staged", "backward_fast"}),
+     "threads", {"forward_train", "running_stats", "eval_mode", "backward_staged", "backward_fast"}),
     ("get_ipython().input_transformers_cleanup.append(lambda lines: lines)",
      "input transformers", {"forward_train", "running_stats", "eval_mode", "backward_staged", "backward_fast"}),
     ("import torch\nwith torch._C.DisableTorchFunction():\n    pass",
