@@ -62,10 +62,13 @@ def test_lms_export_has_one_row_per_student_and_one_column_per_lab(course_dir, l
     to = tmp_path / "grades.csv"
     nbgrader("export", "--exporter=autograder.export.LabColumnsExport", f"--to={to}", cwd=course_dir)
     rows = list(csv.reader(to.open()))
-    assert rows[0] == ["student_id", "last_name", "first_name", "email", lab06b.id]
-    assert rows[1] == ["max", "", "", "", "18"]
+    assert rows[0] == ["student_id", "last_name", "first_name", "email", lab06b.id, f"{lab06b.id} notes"]
+    assert rows[1] == ["max", "", "", "", "18", ""]
     by_student = {row[0]: row[4] for row in rows[2:]}
     assert by_student == {"alice": "14", "bob": "0", "carol": f"{12 - 1.2:g}"}
+    notes = {row[0]: row[5] for row in rows[2:]}
+    assert "late by 5.0 h" in notes["carol"] and "late" not in notes["alice"]
+    assert all("2 answer(s) not graded by hand yet" in note for note in notes.values())
 
 
 def test_recording_again_keeps_a_tas_manual_score(course_dir, course, lab06b):
