@@ -211,7 +211,9 @@ def grader_version(lab: Lab, course: CourseConfig) -> str:
     checks, reference and release, and course.yml's seed and grading settings."""
     digest = hashlib.sha256(json.dumps([course.course.seed, course.grading.model_dump(mode="json")]).encode())
     engine = sorted(p for p in Path(__file__).parent.glob("*.py") if p.name not in NOT_GRADING)
+    checks = lab_checks.load(lab.checks)
     lab_files = [Path(importlib.util.find_spec(name).origin) for name in (lab.checks, lab.solutions)]
+    lab_files += [Path(checks.helpers.__file__)] if checks.helpers else []
     for path in [*engine, Path(lab_checks.__file__).parent / "base.py", *lab_files, release_path(lab)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -291,6 +293,15 @@ def score(checks: LabChecks, item_calls: dict, outcomes: dict, ctx: Context, sto
     return [score_item(item, item_calls[item.id], outcomes, checks, ctx, stopped, code) for item in checks.items]
 
 
+def grade_in_process(namespace: dict, lab: Lab, course: CourseConfig, seed: int, folder: Path) -> list[ItemResult]:
+    """Plan, probe and score functions defined here, in ``namespace``: the whole protocol without a
+    kernel, for tests and benchmarks of the checks (never for student code)."""
+    checks, item_calls = plan(lab, seed)
+    calls = [call for group in item_calls.values() for call in group]
+    outcomes = probes.run_in_process(calls, namespace, folder, timeout=10, helpers=checks.helpers_source)
+    return score(checks, item_calls, outcomes, Context("cpu", course.grading.tolerances["cpu"]))
+
+
 def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str) -> GradeResult:
     """The result of a submission that cannot be graded at all: zero on every item, and why (once)."""
     checks = lab_checks.load(lab.checks)
@@ -357,7 +368,7 @@ def grade_with_outputs(submission: Path, lab: Lab, course: CourseConfig, *, devi
 
     grading = course.grading
     with Workspace.create(grading, uid=sandbox.kernel_user(grading)) as ws:
-        probes.write_plan(all_calls, ws.plan, device, grading.probe_timeout_s)
+        probes.write_plan(all_calls, ws.plan, device, grading.probe_timeout_s, checks.helpers_source)
         command = sandbox.kernel_command(ws, grading, device, hidden=[str(ROOT)])
         run = execute.KernelRun(nb, command, ws, execute.Limits.from_grading(grading), [c.func for c in all_calls],
                                 run_demos=run_demos).run()

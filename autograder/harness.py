@@ -85,8 +85,12 @@ def _resolve(arg, returns):
     return arg
 
 
-def _target(call, namespace, returns):
-    """The callable to run: the student's function, or the call's expression over the notebook's names."""
+def _target(call, namespace, returns, helpers):
+    """The callable to run: the student's function, a lab helper given the notebook's names, or the
+    call's expression over them."""
+    if call.get("helper") is not None:
+        helper = helpers[call["helper"]]
+        return lambda *args, **kwargs: helper(namespace, *args, **kwargs)
     if call.get("expr") is None:
         return namespace[call["func"]]
     env = {"S": namespace, "R": returns, "torch": torch, "nn": torch.nn,
@@ -134,6 +138,8 @@ def run_probes(plan_path, results_dir, namespace, skip=()):
     _DEVICE = torch.device(plan["device"])
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    helpers = {"__name__": "reglab_lab_helpers"}
+    exec(compile(plan.get("helpers") or "", "<lab helpers>", "exec"), helpers)  # noqa: S102 - the grader's own text
     returns, timed_out = {}, set()
     for index, call in enumerate(plan["calls"]):
         if index in skip:
@@ -152,7 +158,7 @@ def run_probes(plan_path, results_dir, namespace, skip=()):
             try:
                 args = [_resolve(a, returns) for a in call["args"]]
                 kwargs = {k: _resolve(v, returns) for k, v in call["kwargs"].items()}
-                func = _target(call, namespace, returns)
+                func = _target(call, namespace, returns, helpers)
                 with _OpRecorder(seen), _KernelOpRecorder(seen):
                     value = _call(func, args, kwargs, plan["timeout"])
                 returns[call["id"]] = value

@@ -47,13 +47,14 @@ class Call:
     """One call into the student's code.
 
     Plain form: ``func(*args, **kwargs)`` with ``func`` a name the notebook
-    defines. Expression form, for classes, methods and given objects: ``expr``
-    is a Python expression the harness evaluates with ``S`` (the notebook's
-    names), ``R`` (earlier calls' return values by id), ``A`` and ``K`` (the
-    resolved args and kwargs), and ``torch``, ``nn``, ``F``, ``math`` --
-    e.g. ``"R['layer'].eval()(A[0])"``; ``func`` then names the student
-    function or class the call is about (it must be defined, and it is what
-    the messages and the from-scratch rule refer to).
+    defines. Helper form, for classes, methods and given objects: ``helper``
+    names a function of the lab's kernel helpers (``LabChecks.helpers``), which
+    the harness calls as ``helper(S, *args, **kwargs)`` with ``S`` the
+    notebook's names; ``func`` then names the student function or class the
+    call is about (it must be defined, and it is what the messages and the
+    from-scratch rule refer to). ``case`` is what the item needs to judge the
+    outcome (the inputs, the expected result); it stays with the grader and is
+    never written into the plan.
     """
 
     id: str
@@ -62,6 +63,8 @@ class Call:
     kwargs: dict = field(default_factory=dict)
     note: str = ""                  # for messages: the situation, e.g. "in eval mode on a batch of 1"
     expr: str | None = None
+    helper: str | None = None
+    case: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,10 @@ def _encode_arg(arg):
     return arg
 
 
-def write_plan(calls: list[Call], path: Path, device: str, timeout: float) -> None:
-    plan = {"device": device, "timeout": float(timeout), "calls": [
-        {"id": c.id, "func": c.func, "expr": c.expr, "args": [_encode_arg(a) for a in c.args],
+def write_plan(calls: list[Call], path: Path, device: str, timeout: float, helpers: str = "") -> None:
+    """The plan the harness replays: each call's function, inputs and helper, and the helpers' source."""
+    plan = {"device": device, "timeout": float(timeout), "helpers": helpers, "calls": [
+        {"id": c.id, "func": c.func, "expr": c.expr, "helper": c.helper, "args": [_encode_arg(a) for a in c.args],
          "kwargs": {k: _encode_arg(v) for k, v in c.kwargs.items()}} for c in calls]}
     torch.save(plan, path)
 
@@ -280,12 +284,12 @@ def probe_cell(plan: Path, records: Path, skip) -> str:
 
 
 def run_in_process(calls: list[Call], namespace: dict, folder: Path, *, device: str = "cpu",
-                   timeout: float = 30.0) -> dict[str, Outcome]:
+                   timeout: float = 30.0, helpers: str = "") -> dict[str, Outcome]:
     """Write the plan, run the harness here on ``namespace``, read the records back: the whole
     protocol without a kernel, for tests and benchmarks (never for grading student code)."""
     from autograder import harness
     plan, records = folder / "plan.pt", folder / "records"
     records.mkdir(parents=True, exist_ok=True)
-    write_plan(calls, plan, device, timeout)
+    write_plan(calls, plan, device, timeout, helpers)
     harness.run_probes(str(plan), str(records), namespace)
     return read_outcomes(calls, records)

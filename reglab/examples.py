@@ -4,6 +4,8 @@
 reference with one mistake each, as a text patch, and the one item it must
 lose), ``alternatives/*.py`` (correct solutions written differently) and
 ``hostile/*.py`` (submissions that try to get points without earning them).
+A bug's ``says`` (a hostile example's ``Says:`` line) holds words the message of
+the item it loses must contain: what the student is told to fix.
 In those files ``@COURSE_ROOT@`` stands for the course folder on the grading
 host, and a line ``# @REFERENCE@`` for the reference's functions, so a
 hostile example can be the reference plus one attack.
@@ -33,6 +35,7 @@ class Example:
     loses: frozenset | None     # item ids it must lose; None means every item
     description: str
     notebook: nbformat.NotebookNode
+    says: str | None = None     # words the message of a lost item must contain (what to fix)
 
 
 def _solution_cells(nb) -> list:
@@ -96,15 +99,16 @@ def examples(lab: Lab) -> list[Example]:
     for bug in yaml.safe_load((folder / "bugs.yml").read_text()) if (folder / "bugs.yml").is_file() else []:
         found.append(Example(bug["name"], "bug", frozenset([bug["loses"]]),
                              f"{bug['function']}: {bug['find']!r} -> {(bug['replace'].splitlines() or [''])[0]!r}",
-                             fill(release, _reference_code(lab, names, bug), answers)))
+                             fill(release, _reference_code(lab, names, bug), answers), bug.get("says")))
     for subfolder, kind in (("alternatives", "alternative"), ("hostile", "hostile")):
         for path in sorted((folder / subfolder).glob("*.py")):
             code = path.read_text().replace("@COURSE_ROOT@", str(ROOT))
             code = code.replace("# @REFERENCE@", _reference_code(lab, names))
             doc = code.split('"""')[1] if code.startswith('"""') else ""
             loses = frozenset() if kind == "alternative" else _loses(doc)
-            found.append(Example(path.stem, kind, loses,
-                                 doc.strip().splitlines()[0] if doc else path.stem, fill(release, code, answers)))
+            says = re.search(r"Says: (.+)", doc)
+            found.append(Example(path.stem, kind, loses, doc.strip().splitlines()[0] if doc else path.stem,
+                                 fill(release, code, answers), says.group(1).strip() if says else None))
     return found
 
 

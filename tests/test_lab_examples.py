@@ -19,9 +19,10 @@ def _lost(result):
     return {item.id for item in result.items if item.points < item.max_points}
 
 
-def _examples(kinds):
+def _examples(kinds, told=False):
+    """Examples of these kinds (only those that name the words they must be told, if ``told``)."""
     return [pytest.param(lab.short, e.name, id=f"{lab.short}-{e.name}")
-            for lab in selected_labs() for e in examples(lab) if e.kind in kinds]
+            for lab in selected_labs() for e in examples(lab) if e.kind in kinds and (e.says or not told)]
 
 
 @pytest.mark.parametrize("short", lab_shorts())
@@ -44,6 +45,13 @@ def test_blank_release_scores_zero_and_fails_only_with_not_implemented(graded, s
 def test_each_example_loses_exactly_what_it_must(graded, short, name):
     example, result = graded(short)[name]
     assert mismatch(example, _lost(result), {item.id for item in result.items}) is None, report.readable(result)
+
+
+@pytest.mark.parametrize("short, name", _examples({"bug", "hostile"}, told=True))
+def test_each_example_is_told_what_to_fix(graded, short, name):
+    example, result = graded(short)[name]
+    messages = " | ".join([item.message for item in result.items if item.points < item.max_points] + result.problems)
+    assert example.says in messages, messages
 
 
 @pytest.mark.parametrize("short", lab_shorts())

@@ -26,6 +26,29 @@ def test_generators_arrive_seeded_so_a_sampler_can_be_replayed(tmp_path):
     assert torch.equal(out["a"].value, out["b"].value) and not torch.equal(out["a"].value, out["c"].value)
 
 
+HELPERS = """
+import torch
+
+def make(S, step):
+    return S['Counter'](step)
+
+def in_mode(S, layer, x, training):
+    return layer.train(training)(x)
+"""
+
+
+def test_lab_helpers_build_objects_in_the_kernel_and_take_earlier_results(tmp_path):
+    x = torch.zeros(3)
+    calls = [Call("make", "Counter", (2.0,), helper="make", case={"kept": "here"}),
+             Call("train", "Counter", (Ref("make"), x, True), helper="in_mode"),
+             Call("eval", "Counter", (Ref("make"), x, False), helper="in_mode")]
+    out = probes.run_in_process(calls, {"Counter": Counter}, tmp_path, helpers=HELPERS)
+    assert out["make"].ok and out["make"].value.type_name == "Counter"
+    assert torch.equal(out["train"].value, x + 2) and torch.equal(out["eval"].value, x)
+    assert out["make"].call.case == {"kept": "here"}
+    assert "kept" not in str(torch.load(tmp_path / "plan.pt", weights_only=True))    # the case stays with the grader
+
+
 def test_expressions_build_objects_and_call_their_methods(tmp_path):
     x = torch.zeros(3)
     calls = [Call("make", "Counter", (2.0,), expr="S['Counter'](*A)"),

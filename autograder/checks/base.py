@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -60,6 +62,13 @@ class LabChecks:
     # Per student function: a regex over the names of the torch functions and
     # ATen kernels it ran; a match means it called what it should re-implement.
     forbidden: dict[str, str]
+    # A module of functions the harness defines in the kernel for calls that name a ``helper``:
+    # self-contained (stdlib and torch), each taking the notebook's names first. Unit-test it here.
+    helpers: ModuleType | None = None
+
+    @property
+    def helpers_source(self) -> str:
+        return Path(self.helpers.__file__).read_text() if self.helpers else ""
 
     def item(self, item_id: str) -> Item:
         return next(item for item in self.items if item.id == item_id)

@@ -1,0 +1,150 @@
+"""The checks kit: what every lab's hidden checks draw, read and check the same way.
+
+- Inputs: ``randint``, ``uniform``, ``seed``, ``randn``, ``rand`` draw from the
+  grading generator only, so a submission's hidden inputs follow its seed.
+- What came back: ``device_of`` (where the harness saw a returned tensor),
+  ``dtype_name``, ``where`` (the words that place a case in a message).
+- Checks every function gets alike: ``require_real_result`` (a stub cannot
+  collect a point judged on something else), ``check_unchanged`` (inputs left
+  alone: values, shape and dtype of every tensor argument), ``check_replay``
+  and ``check_independent`` (randomness comes from the generator argument).
+- ``CaseItem``: an item made of independent cases, each call carrying in
+  ``call.case`` what judging it needs, so nothing is kept between ``calls()``
+  and ``judge()``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from autograder.checks.base import CheckFailed, Context, Item, describe
+from autograder.probes import Outcome
+
+AUTOGRAD = r"Tensor\.backward|autograd\.grad$|autograd\.backward$|run_backward"
+GENERATOR_ADVICE = ("draw every random number from the generator argument (generator=generator), not from "
+                    "torch's global random state, numpy or random")
+
+
+# ---------------------------------------------------------------- inputs
+
+def randint(gen: torch.Generator, low: int, high: int) -> int:
+    """An integer in [low, high], both included."""
+    return int(torch.randint(low, high + 1, (1,), generator=gen))
+
+
+def uniform(gen: torch.Generator, low: float, high: float, digits: int | None = None) -> float:
+    value = low + (high - low) * float(torch.rand(1, generator=gen, dtype=torch.float64))
+    return round(value, digits) if digits is not None else value
+
+
+def seed(gen: torch.Generator) -> int:
+    """A seed for a generator the harness makes in the kernel (``probes.Gen``)."""
+    return randint(gen, 0, 2**31 - 2)
+
+
+def randn(gen: torch.Generator, *shape, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)
+
+
+def rand(gen: torch.Generator, *shape, dtype=torch.float64) -> torch.Tensor:
+    return torch.rand(*shape, generator=gen, dtype=torch.float64).to(dtype)
+
+
+# ---------------------------------------------------------------- what came back
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def device_of(devices, index: int | None = None) -> str | None:
+    """The device the harness saw a returned tensor on: the value itself, or element ``index`` of a tuple."""
+    if index is not None:
+        devices = devices[index] if isinstance(devices, tuple) and len(devices) > index else None
+    return devices if isinstance(devices, str) else None
+
+
+def where(index: int, total: int, *details: str) -> str:
+    """``case 2 of 5: shape (8, 3), float32``: which case a message is about, without its values."""
+    details = [d for d in details if d]
+    return f"case {index + 1} of {total}" + (f": {', '.join(details)}" if details else "")
+
+
+def own(item: Item, outcomes: dict[str, Outcome]) -> list[Outcome]:
+    """The outcomes of ``item``'s calls, in the order it planned them."""
+    return [o for key, o in outcomes.items() if key.startswith(f"{item.id}/")]
+
+
+# ---------------------------------------------------------------- checks every function gets alike
+
+def require_real_result(func: str, name: str, value, shape, why: str = "") -> None:
+    """A finite, non-constant tensor of ``shape``: items that judge something else (immutability, the
+    generator) are won only by a function that computes something."""
+    if isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(shape):
+        if value.numel() > 1 and torch.isfinite(value).all() and value.double().std() > 0:
+            return
+        got = "a constant tensor or one with NaN/inf"
+    else:
+        got = describe(value)
+    raise CheckFailed(f"{func} returned {got} as {name}, not a real result of shape {tuple(shape)}"
+                      + (f"; {why}" if why else ""))
+
+
+def check_unchanged(func: str, outcome: Outcome, inputs: dict[str, tuple[int, torch.Tensor]], *,
+                    context: str = "", advice: str = "work on new tensors (x - mu, not x.sub_(mu) or x -= mu)") -> None:
+    """Every tensor argument as it was: same shape, dtype and values after the call.
+
+    ``inputs``: argument name -> (its position in the call, the tensor passed).
+    """
+    suffix = f" ({context})" if context else ""
+    for name, (position, before) in inputs.items():
+        after = outcome.args_after[position] if len(outcome.args_after) > position else None
+        if not isinstance(after, torch.Tensor):
+            raise CheckFailed(f"{func}: its input {name} could not be read back after the call{suffix}")
+        if tuple(after.shape) != tuple(before.shape):
+            raise CheckFailed(f"{func} changed the shape of its input {name} in place, from {tuple(before.shape)} "
+                              f"to {tuple(after.shape)}{suffix}; use x.unsqueeze(0), x.reshape(...), not "
+                              "x.unsqueeze_(0), x.resize_(...) or x.t_()")
+        if after.dtype != before.dtype or not torch.equal(after, before):
+            raise CheckFailed(f"{func} modified its input {name} in place{suffix}; {advice}")
+
+
+def same(a, b) -> bool:
+    """Equal returned values: tensors equal in shape and values, tuples element by element."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(u, v) for u, v in zip(a, b))
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
+    return type(a) is type(b) and a == b
+
+
+def check_replay(func: str, first, again, what: str = "results") -> None:
+    """Two calls with generators seeded alike must agree."""
+    if not same(first, again):
+        raise CheckFailed(f"two calls of {func} with generators seeded alike gave different {what}: {GENERATOR_ADVICE}")
+
+
+def check_independent(func: str, first, other, what: str = "results") -> None:
+    """Two calls with generators seeded differently must not agree."""
+    if same(first, other):
+        raise CheckFailed(f"generators with different seeds gave {func} the same {what}: {GENERATOR_ADVICE}")
+
+
+# ---------------------------------------------------------------- items made of cases
+
+class CaseItem(Item):
+    """An item made of independent cases. ``cases(gen)`` returns its calls, each carrying in
+    ``call.case`` what judging it needs; ``check(outcome, ctx)`` judges one, raising ``CheckFailed``.
+    The item keeps nothing between planning and judging, so any instance can judge any plan."""
+
+    def cases(self, gen: torch.Generator) -> list:
+        raise NotImplementedError
+
+    def check(self, outcome: Outcome, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def calls(self, gen):
+        return self.cases(gen)
+
+    def judge(self, outcomes, ctx):
+        for outcome in own(self, outcomes):
+            self.check(outcome, ctx)
