@@ -74,6 +74,12 @@ def own(item: Item, outcomes: dict[str, Outcome]) -> list[Outcome]:
     return [o for key, o in outcomes.items() if key.startswith(f"{item.id}/")]
 
 
+def roles(item: Item, outcomes: dict[str, Outcome]) -> dict[str, Outcome]:
+    """``item``'s outcomes by the rest of their call ids (``module/eval`` -> ``"eval"``), for items that judge
+    several calls together; what judging needs rides in the calls' ``case``."""
+    return {o.call.id.removeprefix(f"{item.id}/"): o for o in own(item, outcomes)}
+
+
 # ---------------------------------------------------------------- checks every function gets alike
 
 def require_real_result(func: str, name: str, value, shape, why: str = "") -> None:
