@@ -6,8 +6,10 @@
   ``dtype_name``, ``where`` (the words that place a case in a message).
 - Checks every function gets alike: ``require_real_result`` (a stub cannot
   collect a point judged on something else), ``check_unchanged`` (inputs left
-  alone: values, shape and dtype of every tensor argument), ``check_replay``
-  and ``check_independent`` (randomness comes from the generator argument).
+  alone: values, shape and dtype of every tensor argument; ``check_args_unchanged``
+  over a call's arguments by name), ``check_replay`` and ``check_independent``
+  (randomness comes from the generator argument), ``known_mistake`` (a message
+  that names a mistake whose result the student's matches).
 - ``CaseItem``: an item made of independent cases, each call carrying in
   ``call.case`` what judging it needs, so nothing is kept between ``calls()``
   and ``judge()``.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.checks.base import CheckFailed, Context, Item, describe
+from autograder.checks.base import CheckFailed, Context, Item, close, describe
 from autograder.probes import Outcome
 
 AUTOGRAD = r"Tensor\.backward|autograd\.grad$|autograd\.backward$|run_backward"
@@ -112,6 +114,21 @@ def check_unchanged(func: str, outcome: Outcome, inputs: dict[str, tuple[int, to
                               "x.unsqueeze_(0), x.resize_(...) or x.t_()")
         if after.dtype != before.dtype or not torch.equal(after, before):
             raise CheckFailed(f"{func} modified its input {name} in place{suffix}; {advice}")
+
+
+def check_args_unchanged(func: str, outcome: Outcome, names: tuple[str, ...], **kwargs) -> None:
+    """``check_unchanged`` on every tensor the call passed positionally, each named by its parameter in ``names``
+    (the function's parameters in order); ``kwargs`` as for ``check_unchanged``."""
+    inputs = {name: (position, arg) for position, (name, arg) in enumerate(zip(names, outcome.call.args))
+              if isinstance(arg, torch.Tensor)}
+    check_unchanged(func, outcome, inputs, **kwargs)
+
+
+def known_mistake(got, wrong, expected: torch.Tensor, tol, message: str, where: str = "") -> None:
+    """Raise ``message`` when ``got`` is what a known mistake gives (``wrong``) and that differs from ``expected``:
+    the words that say what to fix, before a comparison that would only say how far off it is."""
+    if isinstance(got, torch.Tensor) and close(got, wrong, tol) and not close(wrong, expected, tol):
+        raise CheckFailed(message + (f" ({where})" if where else ""))
 
 
 def same(a, b) -> bool:
