@@ -9,7 +9,8 @@
   alone: values, shape and dtype of every tensor argument; ``check_args_unchanged``
   over a call's arguments by name), ``check_replay`` and ``check_independent``
   (randomness comes from the generator argument), ``known_mistake`` (a message
-  that names a mistake whose result the student's matches).
+  that names a mistake whose result the student's matches; ``check_number``
+  does the same for a returned Python number, read by ``number``).
 - ``CaseItem``: an item made of independent cases, each call carrying in
   ``call.case`` what judging it needs, so nothing is kept between ``calls()``
   and ``judge()``.
@@ -129,6 +130,23 @@ def known_mistake(got, wrong, expected: torch.Tensor, tol, message: str, where: 
     the words that say what to fix, before a comparison that would only say how far off it is."""
     if isinstance(got, torch.Tensor) and close(got, wrong, tol) and not close(wrong, expected, tol):
         raise CheckFailed(message + (f" ({where})" if where else ""))
+
+
+def number(value, what: str) -> float:
+    """A returned Python number (not a bool, not a tensor) as a float, or CheckFailed naming what came back."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckFailed(f"{what} should be a Python float; got {describe(value)} (use .item() on a tensor)")
+    return float(value)
+
+
+def check_number(got: float, expected: float, rtol: float, message: str,
+                 mistakes: dict[str, float] | None = None) -> None:
+    """``got`` within ``rtol * max(1, |expected|)`` of ``expected``; else CheckFailed with the words of the first
+    known mistake (words -> the value it gives) that ``got`` matches as closely, or ``message``."""
+    def near(value):
+        return abs(got - value) <= rtol * max(1.0, abs(value))
+    if not near(expected):
+        raise CheckFailed(next((words for words, value in (mistakes or {}).items() if near(value)), message))
 
 
 def same(a, b) -> bool:
