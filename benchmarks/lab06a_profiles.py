@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reglab import config  # noqa: E402
-from reglab.build import source_path  # noqa: E402
 
 
 def notebook_namespace(profile: str, lab: str = "06a") -> dict:
@@ -38,7 +37,7 @@ def notebook_namespace(profile: str, lab: str = "06a") -> dict:
     sys.modules[module.__name__] = module
     namespace = module.__dict__
     namespace.update({name: getattr(reference, name) for name in dir(reference) if not name.startswith("_")})
-    nb = nbformat.read(source_path(course_lab), as_version=4)
+    nb = nbformat.read(course_lab.source_path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code" and "helpers" in cell.metadata.get("tags", []):
             exec(compile(cell.source, f"helpers cell {cell.metadata['nbgrader']['grade_id']}", "exec"), namespace)  # noqa: S102

@@ -32,7 +32,6 @@ import nbformat
 
 from autograder.similarity import REFERENCE, similarity_report
 from reglab import config
-from reglab.build import release_path
 from reglab.examples import examples, fill
 
 COMMENTS = ["# compute this step", "# TODO tidy up", "# see the lecture notes", "# shape check", "# the main part"]
@@ -123,7 +122,7 @@ def zoo_class(lab, submitted: Path, seed: int) -> tuple[dict[str, str], set[froz
     """Write the lab's examples and their planted copies into ``submitted``; return each
     student's origin ("reference" for the reference, the bug zoo and any example that holds
     the reference's code, as a hostile one may) and the planted pairs."""
-    release = nbformat.read(release_path(lab), as_version=4)
+    release = nbformat.read(lab.release_path, as_version=4)
     origin, planted = {}, set()
     pool = [e for e in examples(lab) if e.kind != "blank"]
     reference = next(first_solution(e.notebook) for e in pool if e.kind == "reference")
@@ -181,7 +180,7 @@ def check_lab(lab, seeds: int) -> bool:
 
 def time_class(lab, count: int, seeds: int) -> None:
     pool = [e for e in examples(lab) if e.kind != "blank"]
-    release = nbformat.read(release_path(lab), as_version=4)
+    release = nbformat.read(lab.release_path, as_version=4)
     took, cpu = [], []
     for seed in range(seeds):
         with tempfile.TemporaryDirectory(prefix="reglab-similar-") as tmp:

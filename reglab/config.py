@@ -126,6 +126,24 @@ class Lab(_Strict):
         """The authored text of the lab (jupytext percent format)."""
         return ROOT / "notebooks" / f"{self.id}.py"
 
+    def source_path_in(self, root: Path) -> Path:
+        """The nbgrader source notebook under the course folder ``root``: ``source/<id>/<id>.ipynb``."""
+        return root / "source" / self.id / f"{self.id}.ipynb"
+
+    def release_path_in(self, root: Path) -> Path:
+        """The student notebook nbgrader generates under ``root``: ``release/<id>/<id>.ipynb``."""
+        return root / "release" / self.id / f"{self.id}.ipynb"
+
+    @property
+    def source_path(self) -> Path:
+        """The nbgrader source notebook of this course (built from the notebook and the solutions)."""
+        return self.source_path_in(ROOT)
+
+    @property
+    def release_path(self) -> Path:
+        """The student notebook of this course, as released: what grading restores submissions to."""
+        return self.release_path_in(ROOT)
+
 
 class Extension(_Strict):
     """More time for one student: on one lab (its id or short prefix), or on every lab ("all")."""

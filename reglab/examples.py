@@ -24,7 +24,6 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from reglab.build import release_path, source_path
 from reglab.config import ROOT, Lab
 
 
@@ -59,7 +58,7 @@ def fill(release: nbformat.NotebookNode, code: str, answers: dict[str, str]) -> 
 
 def _model_answers(lab: Lab) -> dict[str, str]:
     """The written answers of the source notebook (the model answers), by grade id."""
-    source = nbformat.read(source_path(lab), as_version=4)
+    source = nbformat.read(lab.source_path, as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
             if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")}
 
@@ -90,7 +89,7 @@ def _loses(doc: str) -> frozenset | None:
 
 def examples(lab: Lab) -> list[Example]:
     folder = ROOT / "examples" / lab.short
-    release = nbformat.read(release_path(lab), as_version=4)
+    release = nbformat.read(lab.release_path, as_version=4)
     answers = _model_answers(lab)
     names = [c.metadata["nbgrader"]["grade_id"].removeprefix("solution_") for c in _solution_cells(release)]
     found = [Example("reference", "reference", frozenset(), "the reference solution",

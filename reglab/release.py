@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reglab.build import build, build_notebook, notebook_text, release_path, source_path
+from reglab.build import build, build_notebook, notebook_text
 from reglab.config import ROOT, Lab
 
 
@@ -30,13 +30,13 @@ def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def release(lab: Lab, root: Path = ROOT, *, database: bool = True) -> Path:
     """source/<lab>/ -> release/<lab>/ by ``nbgrader generate_assignment`` (and the gradebook entry)."""
     nbgrader("generate_assignment", lab.id, "--force", "--quiet", *([] if database else ["--no-db"]), cwd=root)
-    return release_path(lab, root)
+    return lab.release_path_in(root)
 
 
 def stale_files(lab: Lab, root: Path = ROOT) -> list[str]:
     """Generated files of ``lab`` under ``root`` that differ from what a build and release would make now."""
     stale = []
-    committed = source_path(lab, root)
+    committed = lab.source_path_in(root)
     if not committed.is_file() or committed.read_text() != notebook_text(build_notebook(lab)):
         stale.append(str(committed.relative_to(root)))
     with tempfile.TemporaryDirectory(prefix="reglab-check-") as tmp:
@@ -44,8 +44,8 @@ def stale_files(lab: Lab, root: Path = ROOT) -> list[str]:
         shutil.copy(ROOT / "nbgrader_config.py", course)
         build(lab, course)
         release(lab, course, database=False)
-        fresh_release = release_path(lab, course).read_text()
-    committed = release_path(lab, root)
+        fresh_release = lab.release_path_in(course).read_text()
+    committed = lab.release_path_in(root)
     if not committed.is_file() or committed.read_text() != fresh_release:
         stale.append(str(committed.relative_to(root)))
     return stale

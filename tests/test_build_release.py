@@ -19,7 +19,7 @@ def test_generated_files_are_not_stale(lab06b):
 
 
 def test_source_takes_solutions_from_the_reference_package(lab06b):
-    solution_cells = [c for c in _cells(build.source_path(lab06b)) if c.metadata["nbgrader"]["solution"] and c.cell_type == "code"]
+    solution_cells = [c for c in _cells(lab06b.source_path) if c.metadata["nbgrader"]["solution"] and c.cell_type == "code"]
     import inspect
     expected = [inspect.getsource(f).rstrip("\n") for f in
                 (batchnorm.batchnorm_forward, batchnorm.batchnorm_backward, batchnorm.batchnorm_backward_fast)]
@@ -27,10 +27,10 @@ def test_source_takes_solutions_from_the_reference_package(lab06b):
 
 
 def test_release_holds_stubs_not_solutions(lab06b):
-    text = build.release_path(lab06b).read_text()
+    text = lab06b.release_path.read_text()
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "running_var.mul_" not in text          # a line of the reference body
-    cells = _cells(build.release_path(lab06b))
+    cells = _cells(lab06b.release_path)
     stubs = [c for c in cells if c.metadata["nbgrader"].get("solution") and c.cell_type == "code"]
     assert len(stubs) == 3 and all(c.source.rstrip().endswith("raise NotImplementedError()") for c in stubs)
     written = [c for c in cells if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")]
@@ -40,7 +40,7 @@ def test_release_holds_stubs_not_solutions(lab06b):
 
 def test_graded_cells_carry_the_hidden_items_and_course_points(lab06b, course):
     from autograder import checks
-    cells = _cells(build.source_path(lab06b))
+    cells = _cells(lab06b.source_path)
     graded = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in cells if c.metadata["nbgrader"]["grade"]}
     items = {item.id: item.points for item in checks.load(lab06b.checks).items}
     assert {k: graded[k] for k in items} == items
@@ -75,7 +75,7 @@ def test_hand_edited_release_is_detected(lab06b, tmp_path):
     """A copy of the course whose release was edited by hand: the check names that file only."""
     for part in ("source", "release"):
         shutil.copytree(config.ROOT / part, tmp_path / part)
-    released = build.release_path(lab06b, tmp_path)
+    released = lab06b.release_path_in(tmp_path)
     released.write_text(released.read_text().replace("Lab 06b", "Lab 06B"))
     assert stale_files(lab06b, tmp_path) == [f"release/{lab06b.id}/{lab06b.id}.ipynb"]
     shutil.rmtree(tmp_path / "source")
@@ -85,7 +85,7 @@ def test_hand_edited_release_is_detected(lab06b, tmp_path):
 
 def test_profiles_cell_holds_the_lab_profiles_and_needs_them(course, monkeypatch, tmp_path):
     lab = course.lab("06a")
-    source = nbformat.read(build.source_path(lab), as_version=4)
+    source = nbformat.read(lab.source_path, as_version=4)
     cell = next(c for c in source.cells if c.source.startswith("# Written by the build from course.yml"))
     namespace = {}
     exec(cell.source, namespace)   # noqa: S102 - our own build output
@@ -97,7 +97,7 @@ def test_profiles_cell_holds_the_lab_profiles_and_needs_them(course, monkeypatch
 
 def test_a_class_stubs_each_method_but_a_function_has_one_pair(course):
     lab = course.lab("06a")
-    release = nbformat.read(build.release_path(lab), as_version=4)
+    release = nbformat.read(lab.release_path, as_version=4)
     stub = next(c.source for c in release.cells if c.source.startswith("class EarlyStopping"))
     assert stub.count("raise NotImplementedError()") == 3 and "def restore(self, model):" in stub
 

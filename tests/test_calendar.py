@@ -12,7 +12,6 @@ import nbformat
 import pytest
 
 from reglab import calendar, cli
-from reglab.build import release_path
 from reglab.config import ROOT
 from reglab.examples import examples
 from reglab.release import nbgrader
@@ -71,8 +70,8 @@ def test_publish_releases_what_is_due_sets_due_dates_and_lists_the_rest(course_d
     real_gradebook = _digest(ROOT / "gradebook.db")
     released, scheduled = calendar.publish([lab06b, later], later.release - dt.timedelta(days=1), root=course_dir)
     assert (released, scheduled) == ([lab06b], [later])
-    assert release_path(lab06b, course_dir).read_text() == release_path(lab06b).read_text()
-    assert not release_path(later, course_dir).exists()
+    assert lab06b.release_path_in(course_dir).read_text() == lab06b.release_path.read_text()
+    assert not later.release_path_in(course_dir).exists()
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
         assert [a.name for a in gradebook.assignments] == [lab06b.id]
         due = gradebook.find_assignment(lab06b.id).duedate

@@ -10,7 +10,6 @@ import nbformat
 import pytest
 
 from benchmarks.gpu_check import GPU_SWITCHES, PROFILES_CELL, read_profiles, shrink_gpu_profile
-from reglab.build import release_path
 from conftest import lab_shorts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("short", lab_shorts())
 def test_the_dry_run_keeps_the_gpu_switches_at_the_ci_sizes(course, short):
-    nb = nbformat.read(release_path(course.lab(short)), as_version=4)
+    nb = nbformat.read(course.lab(short).release_path, as_version=4)
     before = read_profiles(nb)
     if before is None:
         pytest.skip(f"{short}'s release has no profiles cell: the dry run runs it as it is")

@@ -5,7 +5,6 @@ import shutil
 import nbformat
 import pytest
 
-from reglab.build import release_path
 from reglab.examples import examples
 from reglab.release import nbgrader
 
@@ -28,7 +27,7 @@ def course_dir(tmp_path_factory, lab06b):
 
 
 def test_generate_assignment_output_equals_the_committed_release(course_dir, lab06b):
-    assert release_path(lab06b, course_dir).read_text() == release_path(lab06b).read_text()
+    assert lab06b.release_path_in(course_dir).read_text() == lab06b.release_path.read_text()
 
 
 def test_autograde_fills_the_gradebook_and_leaves_written_answers_for_manual_grading(course_dir, lab06b):

@@ -17,7 +17,6 @@ import sys
 import nbformat
 import pytest
 
-from reglab.build import release_path
 
 from conftest import selected_labs
 
@@ -124,7 +123,7 @@ def _downloads(call: ast.Call) -> bool:
 @pytest.fixture(params=_labs())
 def release(request):
     lab = request.param
-    path = release_path(lab)
+    path = lab.release_path
     assert path.is_file(), f"{lab.id} is in course.yml but {path} is missing: run `reglab release --lab {lab.short}`"
     return lab, nbformat.read(path, as_version=nbformat.NO_CONVERT)
 

@@ -10,14 +10,13 @@ import pytest
 from autograder import similarity
 from autograder.similarity import REFERENCE, kgram_hashes, similarity_report, tokens
 from benchmarks.similarity_class import disguise, kind_of, write, zoo_class
-from reglab.build import release_path
 from reglab.cli import main
 from reglab.examples import fill
 
 
 @pytest.fixture(scope="module")
 def release(lab06b):
-    return nbformat.read(release_path(lab06b), as_version=4)
+    return nbformat.read(lab06b.release_path, as_version=4)
 
 
 def _submit(submitted: Path, student: str, lab, release, code: str) -> None:

@@ -15,7 +15,6 @@ import matplotlib
 import nbformat
 
 from reglab import config
-from reglab.build import source_path
 
 matplotlib.use("Agg")
 
@@ -29,7 +28,7 @@ def notebook_namespace(short: str, profile: str, names: set[str]) -> dict:
     """The globals of lab ``short``'s source notebook run in ``profile``, with the demo cells defining ``names``."""
     os.environ["REGLAB_PROFILE"] = profile
     namespace = {"__name__": "__main__"}
-    nb = nbformat.read(source_path(config.load().lab(short)), as_version=4)
+    nb = nbformat.read(config.load().lab(short).source_path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
             continue
