@@ -282,41 +282,82 @@ cases = [Config(randaugment=True, num_ops=3, magnitude=7, erasing=0.5), Config(r
 for cfg in cases:
     where = f"(cfg.randaugment={cfg.randaugment}, cfg.erasing={cfg.erasing})"
     steps = steps_of(build_train_transform(cfg))
-    kinds = [STEP.get(type(step).__name__, type(step).__name__) for step in steps]
+    unknown = [type(step).__name__ for step in steps if type(step).__name__ not in STEP]
+    assert not unknown, f"{where}: {unknown[0]} is not a step of this pipeline; use only a crop, the flip, " \
+                        "RandAugment, ToDtype, RandomErasing and Normalize"
+    kinds = [STEP[type(step).__name__] for step in steps]
     expected = ["crop", "flip"] + ["RandAugment"] * cfg.randaugment + ["to float"] + ["RandomErasing"] * (cfg.erasing > 0) + ["Normalize"]
-    assert sorted(kinds) == sorted(expected), f"{where}: the pipeline has {kinds}; it should have {expected}"
-    assert all(k in ("crop", "flip", "RandAugment") for k in kinds[:kinds.index("to float")]), \
+    for kind, wanted, setting in (("RandAugment", cfg.randaugment, "cfg.randaugment is False"),
+                                  ("RandomErasing", cfg.erasing > 0, "cfg.erasing is 0")):
+        assert wanted or kind not in kinds, f"{where}: the pipeline adds {kind} when {setting}; add it only when asked"
+        assert not wanted or kind in kinds, f"{where}: the pipeline leaves out {kind}, which this cfg asks for"
+    assert sorted(kinds) == sorted(expected), f"{where}: the pipeline has {kinds}; it should have each of {expected} once"
+    assert all(k in ("crop", "flip", "RandAugment") for k in kinds[:kinds.index("to float")]) \
+        and not any(k in ("crop", "flip", "RandAugment") for k in kinds[kinds.index("to float"):]), \
         f"{where}: crop, flip and RandAugment work on uint8 images; put them before the conversion to float: {kinds}"
     assert kinds[-1] == "Normalize", f"{where}: Normalize must be the last step, after RandomErasing: {kinds}"
     for step, kind in zip(steps, kinds):
         name = type(step).__name__
         if name == "RandomCrop":
             padding = step.padding if isinstance(step.padding, (list, tuple)) else [step.padding]
-            assert tuple(step.size) == (32, 32) and all(p == 4 for p in padding), "use RandomCrop(32, padding=4)"
+            assert tuple(step.size) == (32, 32) and all(p == 4 for p in padding), \
+                f"{where}: use RandomCrop(32, padding=4): 32 x 32 crops of the image padded by 4 pixels"
         if name == "RandomResizedCrop":
             assert tuple(step.size) == (32, 32), "RandomResizedCrop must give 32 x 32 images: RandomResizedCrop(32)"
         if kind == "flip":
-            assert step.p == 0.5, "flip with probability 0.5"
+            assert step.p == 0.5, f"flip with probability 0.5 (RandomHorizontalFlip's default), not {step.p}"
         if kind == "RandAugment":
-            assert (step.num_ops, step.magnitude) == (cfg.num_ops, cfg.magnitude), f"{where}: RandAugment(num_ops=cfg.num_ops, magnitude=cfg.magnitude)"
+            assert (step.num_ops, step.magnitude) == (cfg.num_ops, cfg.magnitude), \
+                f"{where}: RandAugment has num_ops={step.num_ops}, magnitude={step.magnitude} where this cfg asks " \
+                f"for {cfg.num_ops} and {cfg.magnitude}: take them from cfg.num_ops and cfg.magnitude"
         if kind == "RandomErasing":
-            assert step.p == cfg.erasing, f"{where}: RandomErasing(p=cfg.erasing), got p={step.p}"
-        if name == "ToDtype":
-            assert step.scale is True, "ToDtype(torch.float32, scale=True): pixels must go from 0..255 to 0..1"
-    out = build_train_transform(cfg)(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8))
-    assert out.dtype == torch.float32 and out.shape == (3, 32, 32), f"{where}: a uint8 (3, 32, 32) image gave {out.dtype} {tuple(out.shape)}"
-    assert out.abs().max() < 5, f"{where}: values up to {out.abs().max():.0f}; scale to 0..1 before Normalize"
+            assert abs(step.p - cfg.erasing) < 1e-9, f"{where}: RandomErasing has p={step.p}; use p=cfg.erasing"
+        if kind == "to float":
+            assert step.dtype == torch.float32 if name == "ConvertImageDtype" else \
+                (step.dtype == torch.float32 and step.scale is True), \
+                f"{where}: convert with ToDtype(torch.float32, scale=True), so pixels go from 0..255 to 0..1"
+        if kind == "Normalize":
+            assert all(len(got := torch.as_tensor(values, dtype=torch.float64).flatten()) == 3
+                       and (got - torch.tensor(target, dtype=torch.float64)).abs().max() <= 2e-3
+                       for values, target in ((step.mean, CIFAR_MEAN), (step.std, CIFAR_STD))), \
+                f"{where}: normalize with the CIFAR-10 statistics, Normalize(CIFAR_MEAN, CIFAR_STD)"
+    for images in (torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8), torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)):
+        saved, what = images.clone(), "one image" if images.dim() == 3 else "a group of 3 images"
+        out = build_train_transform(cfg)(images)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == images.shape, \
+            f"{where}: uint8 images {tuple(images.shape)} ({what}) should give float32 images of the same shape; it " \
+            f"gave {type(out).__name__} {getattr(out, 'dtype', '')} {tuple(getattr(out, 'shape', ()))}"
+        assert torch.isfinite(out).all() and out.abs().max() <= 3, f"{where}: values up to {out.abs().max():.0f}; " \
+            "scale to 0..1 (ToDtype(torch.float32, scale=True)) before Normalize"
+        assert torch.equal(images, saved), f"{where}: the transform changed the images it was given ({what}); every " \
+            "step must return a new tensor and leave its input alone"
 print("train_transform: OK")
 
 # %% [markdown]
-# **Self-check: the evaluation pipeline is deterministic.**
+# **Self-check: the evaluation pipeline is deterministic** and gives what
+# torchvision's `ToDtype` and `Normalize` give.
 
 # %% reglab="selfcheck" item="eval_transform"
-image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-tf = build_eval_transform(Config())
-torch.testing.assert_close(tf(image), tf(image))
-expected = (image.float() / 255 - torch.tensor(CIFAR_MEAN)[:, None, None]) / torch.tensor(CIFAR_STD)[:, None, None]
-torch.testing.assert_close(tf(image), expected)
+gen = torch.Generator().manual_seed(0)
+for cfg, image in ((Config(randaugment=True, erasing=0.5), torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=gen)),
+                   (Config(randaugment=False, erasing=0.0), torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=gen))):
+    where = f"(cfg.randaugment={cfg.randaugment}, cfg.erasing={cfg.erasing}, images {tuple(image.shape)})"
+    expected = T.Normalize(CIFAR_MEAN, CIFAR_STD)(T.ToDtype(torch.float32, scale=True)(image))   # torchvision's own ops
+    saved = image.clone()
+    tf = build_eval_transform(cfg)
+    extra = [type(step).__name__ for step in steps_of(tf) if STEP.get(type(step).__name__) not in ("to float", "Normalize")]
+    assert not extra, f"{where}: the evaluation transform uses {extra[0]}; evaluation must be deterministic: " \
+                      "convert to float and normalize, no augmentation"
+    for _ in range(4):                                            # the same image, the same output, every time
+        out = tf(image)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == image.shape, \
+            f"{where}: uint8 images should give float32 images of the same shape; it gave " \
+            f"{type(out).__name__} {getattr(out, 'dtype', '')} {tuple(getattr(out, 'shape', ()))}"
+        assert torch.equal(image, saved), f"{where}: the transform changed the images it was given; every step must " \
+            "return a new tensor and leave its input alone"
+        assert torch.allclose(out, expected, rtol=1e-4, atol=1e-4), \
+            f"{where}: the output differs from Normalize(CIFAR_MEAN, CIFAR_STD) of the image scaled to 0..1 by up to " \
+            f"{(out - expected).abs().max():.3g}: ToDtype(torch.float32, scale=True), then Normalize(CIFAR_MEAN, CIFAR_STD)"
 print("eval_transform: OK")
 
 # %% [markdown]
@@ -443,24 +484,94 @@ print("largest change in the BatchNorm'd output after scaling the conv weights b
 # %% reglab="solution" functions=["make_optimizer"]
 
 # %% [markdown]
-# **Self-check: which parameters decay.**
+# **Self-check: which parameters decay**, in a model with an embedding, Conv
+# and Linear layers, three kinds of normalization, a module of its own with a
+# learned gain, two layers that share a weight, and a layer used twice.
 
 # %% reglab="selfcheck" item="param_groups"
-net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
-groups = param_groups(net, 0.1)
-names = {id(p): name for name, p in net.named_parameters()}
-by_decay = {group["weight_decay"]: sorted(names[id(p)] for p in group["params"]) for group in groups}
-assert len(groups) == 2 and by_decay == {0.1: ["0.weight", "3.weight"], 0.0: ["0.bias", "1.bias", "1.weight", "3.bias"]}, by_decay
+class GainBlock(nn.Module):
+    """A module of the model's own: a Linear inside, and a learned gain registered on the block itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.gain = nn.Linear(4, 4), nn.Parameter(torch.ones(4))
+
+
+class TiedPair(nn.Module):
+    """Two Linear layers sharing one weight, as tied input and output embeddings do."""
+
+    def __init__(self):
+        super().__init__()
+        self.encode, self.decode = nn.Linear(4, 4), nn.Linear(4, 4)
+        self.decode.weight = self.encode.weight
+
+
+net = nn.ModuleDict({"lookup": nn.Embedding(20, 4), "stem": nn.Conv2d(3, 4, 3), "mixer": nn.BatchNorm2d(4),
+                     "body": nn.Conv1d(4, 4, 3, bias=False), "gate": nn.LayerNorm(4), "core": nn.GroupNorm(2, 4),
+                     "block": GainBlock(), "pair": TiedPair(), "head": nn.Linear(4, 2)})
+net["again"] = net["gate"]                                                # one layer registered twice
+DECAY = {"stem.weight", "body.weight", "block.inner.weight", "pair.encode.weight", "head.weight"}   # Conv and Linear weights
+
+
+def kind_of(model, name):
+    """'the bias of a Linear', 'the weight of a LayerNorm'... for a parameter name of ``model``."""
+    module_name, _, attribute = name.rpartition(".")
+    kind = type(model.get_submodule(module_name)).__name__
+    return f"the {attribute} of {'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
+
+
+for wd in (0.1, 0.03):
+    groups = list(param_groups(net, wd))
+    names = {id(p): name for name, p in net.named_parameters()}
+    assert all(isinstance(g, dict) and "params" in g for g in groups), \
+        "param_groups should return a list of dicts, each with 'params' and 'weight_decay'"
+    assert len(groups) == 2, f"param_groups returned {len(groups)} groups; return two: the parameters that decay and those that do not"
+    assert all("weight_decay" in g for g in groups), "a group has no 'weight_decay' key; AdamW would give it its default " \
+        "decay of 0.01. Set 'weight_decay': weight_decay on one group and 0.0 on the other"
+    listed = [[names.get(id(p), "?") for p in ([g["params"]] if isinstance(g["params"], torch.Tensor) else g["params"])]
+              for g in groups]
+    every = [name for group in listed for name in group]
+    assert "?" not in every, "param_groups put tensors that are not the model's parameters in a group"
+    twice = sorted({name for name in every if every.count(name) > 1})
+    assert not twice, f"{kind_of(net, twice[0])} appears twice (a layer may be used twice, a weight shared by two " \
+                      "layers); every parameter goes in exactly one group"
+    missing = sorted(set(names.values()) - set(every))
+    assert not missing, f"{kind_of(net, missing[0])} is in no group; every trainable parameter must be in one, " \
+                        "wherever in the model it is registered"
+    decays = [g["weight_decay"] for g in groups]
+    assert sorted(decays) == [0.0, wd], f"the groups' weight_decay values are {decays}; they should be the weight_decay " \
+                                        f"argument ({wd}) and 0.0"
+    decayed = set(listed[decays.index(wd)])
+    wrong = {kind_of(net, name): "embeddings do not decay" if "Embedding" in kind_of(net, name)
+             else "biases do not decay" if name.endswith("bias")
+             else "normalization parameters do not decay" if "Norm" in kind_of(net, name)
+             else "only the weights of Linear and Conv layers decay" for name in sorted(decayed - DECAY)}
+    assert not wrong, f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} in the decay group; " \
+                      f"{'; '.join(dict.fromkeys(wrong.values()))}"
+    for name in sorted(DECAY - decayed):
+        raise AssertionError(f"{kind_of(net, name)} is not decayed; the weights of Linear and Conv layers decay")
 print("param_groups: OK")
 
 # %% [markdown]
-# **Self-check: the optimizer.**
+# **Self-check: the optimizer**: AdamW on your parameter groups, at `cfg.lr`.
 
 # %% reglab="selfcheck" item="optimizer"
-optimizer = make_optimizer(net, Config(lr=0.01, weight_decay=0.2))
-assert type(optimizer) is torch.optim.AdamW, type(optimizer)
-assert sorted((g["weight_decay"], len(g["params"])) for g in optimizer.param_groups) == [(0.0, 4), (0.2, 2)]
-assert all(g["lr"] == 0.01 for g in optimizer.param_groups)
+for cfg in (Config(lr=0.01, weight_decay=0.2), Config(lr=3e-4, weight_decay=0.05)):
+    where = f"(cfg.lr={cfg.lr:g}, cfg.weight_decay={cfg.weight_decay:g})"
+    optimizer = make_optimizer(net, cfg)
+    assert type(optimizer).__name__ == "AdamW" and type(optimizer).__module__.startswith("torch.optim"), \
+        f"make_optimizer returned {type(optimizer).__name__}; use torch.optim.AdamW, whose weight decay is decoupled " \
+        "from the adaptive step (Adam's weight_decay is the L2 term of part 3)"
+    assert all(g["lr"] == cfg.lr for g in optimizer.param_groups), \
+        f"{where}: the learning rates are {[g['lr'] for g in optimizer.param_groups]}; use cfg.lr in every group"
+    names = {id(p): name for name, p in net.named_parameters()}
+    yours = [([g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"]), g.get("weight_decay", 0.01))
+             for g in param_groups(net, cfg.weight_decay)]           # AdamW's default decay is 0.01
+    expected = sorted((sorted(names.get(id(p), "?") for p in params), decay) for params, decay in yours)
+    got = sorted((sorted(names.get(id(p), "?") for p in g["params"]), g["weight_decay"]) for g in optimizer.param_groups)
+    assert got == expected, f"{where}: the optimizer's groups differ from param_groups(model, cfg.weight_decay): it " \
+        f"has {len(got)} group(s) with weight_decay {[d for _, d in got]}, param_groups gives {len(expected)} with " \
+        f"{[d for _, d in expected]}; build AdamW on those groups (and pass cfg.weight_decay to param_groups)"
 print("optimizer: OK")
 
 # %% [markdown]
@@ -475,21 +586,37 @@ print("optimizer: OK")
 # %% reglab="solution" functions=["make_criterion"]
 
 # %% [markdown]
-# **Self-check: the smoothed loss of a confident right answer is not zero.**
+# **Self-check: against PyTorch's `F.cross_entropy(label_smoothing=...)`**, on a
+# confident right answer (whose smoothed loss is not zero) and on random logits.
 
 # %% reglab="selfcheck" item="criterion"
-logits, target = torch.tensor([[20.0, 0.0, 0.0, 0.0]]), torch.tensor([0])
-smooth = make_criterion(Config(label_smoothing=0.2))
-expected = -(0.8 + 0.2 / 4) * torch.log_softmax(logits, 1)[0, 0] - 0.2 / 4 * torch.log_softmax(logits, 1)[0, 1:].sum()
-torch.testing.assert_close(smooth(logits, target), expected, msg="a confident right answer still costs something with eps = 0.2")
-assert make_criterion(Config(label_smoothing=0.0))(logits, target) < 1e-6, "label_smoothing=0 is plain cross entropy"
 gen = torch.Generator().manual_seed(0)
-for eps in (0.0, 0.05, 0.3):
-    logits, target = torch.randn(6, 10, generator=gen) * 3, torch.randint(10, (6,), generator=gen)
-    torch.testing.assert_close(make_criterion(Config(label_smoothing=eps))(logits, target),
-                               nn.functional.cross_entropy(logits, target, label_smoothing=eps),
-                               msg=f"cfg.label_smoothing={eps}: the loss differs from cross entropy with label_smoothing={eps}")
-print("criterion: OK")
+confident = (torch.tensor([[20.0, 0.0, 0.0, 0.0]]), torch.tensor([0]))    # a confident right answer
+for eps in (0.2, 0.0, 0.05, 0.3):
+    criterion = make_criterion(Config(label_smoothing=eps))
+    assert isinstance(criterion, nn.Module), "make_criterion should return an nn.Module, e.g. nn.CrossEntropyLoss(...)"
+    for logits, target in (confident, (torch.randn(6, 10, generator=gen) * 3, torch.randint(10, (6,), generator=gen))):
+        where = f"cfg.label_smoothing={eps:g}, {logits.shape[1]} classes"
+        saved = logits.clone(), target.clone()
+        loss = criterion(logits, target)
+        for name, tensor, before in (("logits", logits, saved[0]), ("labels", target, saved[1])):
+            assert tensor.shape == before.shape, f"the criterion changed the shape of its input {name} to " \
+                f"{tuple(tensor.shape)}; compute on new tensors (y.unsqueeze(1), not y.unsqueeze_(1)) ({where})"
+            assert torch.equal(tensor, before), f"the criterion changed its input {name} in place; compute on new " \
+                f"tensors ({where})"
+        assert isinstance(loss, torch.Tensor) and loss.shape == (), \
+            f"the criterion should return a scalar loss (the mean over the batch); got {type(loss).__name__} ({where})"
+        expected = nn.functional.cross_entropy(logits.double(), target, label_smoothing=eps)       # PyTorch's own
+        if not torch.isclose(loss.double(), expected, rtol=1e-4, atol=1e-4):
+            other = next((e for e in (0.0, 0.05, 0.1, 0.2, 0.3) if torch.isclose(
+                loss.double(), nn.functional.cross_entropy(logits.double(), target, label_smoothing=e), rtol=1e-4, atol=1e-4)), None)
+            hint = ("there is no label smoothing; pass label_smoothing=cfg.label_smoothing" if other == 0 else
+                    f"it is the loss with label_smoothing={other:g}; pass label_smoothing=cfg.label_smoothing" if other is not None
+                    else "use nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)")
+            raise AssertionError(f"the loss is {loss.item():.4f}, cross entropy with label_smoothing={eps:g} is "
+                                 f"{expected.item():.4f}: {hint} ({where})")
+print(f"criterion: OK (a confident right answer costs {make_criterion(Config(label_smoothing=0.2))(*confident).item():.2f} "
+      f"with eps = 0.2, {make_criterion(Config(label_smoothing=0.0))(*confident).item():.2f} without)")
 
 # %% [markdown]
 # ## 5. Early stopping
@@ -512,30 +639,65 @@ print("criterion: OK")
 # %% reglab="solution" functions=["EarlyStopping"]
 
 # %% [markdown]
-# **Self-check: when it stops, and which epoch it remembers.**
+# **Self-check: when it stops, and which epoch it remembers**: after a tie,
+# after gains smaller than `min_delta`, after a late improvement.
 
 # %% reglab="selfcheck" item="early_stopping"
-stopper = EarlyStopping(patience=2, min_delta=0.05)
-losses = [1.0, 0.8, 0.78, 0.79, 0.7]          # 0.78 improves by less than min_delta
-flags = [stopper.step(loss, nn.Linear(1, 1)) for loss in losses[:4]]
-assert flags == [False, False, False, True], flags
-assert (stopper.best_epoch, stopper.best_loss) == (2, 0.8), (stopper.best_epoch, stopper.best_loss)
+def stop_epoch(stopper, losses):
+    """The epoch (the first call is epoch 1) at which step() first says stop, or None if it never does."""
+    return next((epoch for epoch, loss in enumerate(losses, start=1) if stopper.step(loss, nn.Linear(1, 1))), None)
+
+
+LATE, EARLY = "it stops one epoch late", "it stops one epoch early"
+cases = [  # patience, min_delta (None: the default), losses, (stop epoch, best_epoch, best_loss), {(stop, best_epoch): what is wrong}
+    (2, None, [1.0, 0.9, 0.9, 0.95, 0.97], (4, 2, 0.9),
+     {(5, 3): "epoch 3 ties the best loss 0.9 and counted as an improvement; an improvement must be strictly "
+              "lower than best_loss - min_delta", (5, 2): LATE, (3, 2): EARLY}),
+    (2, 0.05, [1.0, 0.8, 0.78, 0.77, 0.9], (4, 2, 0.8),
+     {(None, 4): "0.78 and 0.77 are better than 0.8 by less than min_delta=0.05 and counted as improvements; only a "
+                 "loss below best_loss - min_delta improves", (5, 2): LATE, (3, 2): EARLY}),
+    (3, None, [1.0, 1.1, 1.2, 0.9, 1.0, 1.05, 1.1, 1.2], (7, 4, 0.9),
+     {(5, 4): "the count of epochs without improvement was not reset by the improvement at epoch 4",
+      (8, 4): LATE, (3, 1): EARLY}),
+    (2, None, [0.5, 0.6, 0.7, 0.8], (3, 1, 0.5), {(4, 1): LATE, (2, 1): EARLY}),     # the first epoch is the best
+]
+for patience, min_delta, losses, (stop, best_epoch, best_loss), hints in cases:
+    stopper = EarlyStopping(patience) if min_delta is None else EarlyStopping(patience, min_delta=min_delta)
+    where = f"patience={patience}, min_delta={min_delta or 0}, validation losses {losses}"
+    got = stop_epoch(stopper, losses)
+    if got != stop:
+        said = f"step() said stop after {got} epochs" if got else "step() never said stop"
+        raise AssertionError(f"{said}, not after {stop}: " + hints.get(
+            (got, stopper.best_epoch), "stop once `patience` epochs in a row brought no improvement") + f" ({where})")
+    assert stopper.best_epoch == best_epoch, f"best_epoch is {stopper.best_epoch}, not {best_epoch}, the epoch of the " \
+        f"lowest loss{' (the first call to step is epoch 1)' if stopper.best_epoch == best_epoch - 1 else ''} ({where})"
+    assert stopper.best_loss == best_loss, f"best_loss is {stopper.best_loss}, not {best_loss}, the lowest loss ({where})"
 print("early_stopping: OK")
 
 # %% [markdown]
-# **Self-check: restore brings back the best epoch's weights.**
+# **Self-check: restore brings back the best epoch's weights**, also when
+# the best epoch is the first.
 
 # %% reglab="selfcheck" item="early_stopping_restore"
-layer = nn.Linear(2, 1)
-stopper = EarlyStopping(patience=3)
-for epoch, loss in enumerate([0.9, 0.5, 0.6, 0.7], start=1):
+for losses, best in (([0.9, 0.5, 0.6, 0.7], 2), ([0.4, 0.5, 0.6, 0.7], 1)):      # the best epoch: 2, then the first
+    layer, stopper = nn.Linear(2, 1), EarlyStopping(patience=3)
+    for epoch, loss in enumerate(losses, start=1):
+        with torch.no_grad():
+            layer.weight.fill_(epoch)                 # in place, as an optimizer step is
+            layer.bias.fill_(epoch)
+        stopper.step(loss, layer)
     with torch.no_grad():
-        layer.weight.fill_(epoch)                 # in place, as an optimizer step is
-    stopper.step(loss, layer)
-with torch.no_grad():
-    layer.weight.fill_(-1.0)
-stopper.restore(layer)
-assert torch.all(layer.weight == 2.0), layer.weight
+        layer.weight.fill_(-1.0)
+        layer.bias.fill_(-1.0)
+    stopper.restore(layer)
+    where = f"(validation losses {losses}, the best at epoch {best}; epoch e sets every weight to e, then -1 before restore)"
+    assert not torch.all(layer.weight == -1), "restore(model) left the model's current weights in place: keep a copy " \
+        "of the best weights (clone the tensors of model.state_dict(), which are the live parameters), from the first " \
+        f"epoch on, and load it into the model {where}"
+    assert torch.all(layer.weight == best), f"restore(model) loaded the weights of epoch {layer.weight[0, 0].item():g}, " \
+        f"not those of the best one; copy the weights when the loss improves {where}"
+    assert torch.all(layer.bias == best), f"restore(model) brought back the weights but not the bias; keep the whole " \
+        f"state_dict {where}"
 print("early_stopping_restore: OK")
 
 # %% [markdown]
@@ -555,37 +717,101 @@ print("early_stopping_restore: OK")
 # %% reglab="solution" functions=["evaluate"]
 
 # %% [markdown]
-# **Self-check: one epoch of SGD on a linear model, against a loop written out here.**
+# **Self-check: one epoch of SGD on a small network handed over in eval
+# mode, against the loop written out here.**
 
 # %% reglab="selfcheck" item="train_one_epoch"
 torch.manual_seed(0)
 xs, ys = torch.randn(10, 5), torch.randint(0, 3, (10,))
-batches = [(xs[:4], ys[:4]), (xs[4:8], ys[4:8]), (xs[8:], ys[8:])]
-mine, expected = nn.Linear(5, 3), nn.Linear(5, 3)
-expected.load_state_dict(mine.state_dict())
-loss = train_one_epoch(mine, batches, torch.optim.SGD(mine.parameters(), lr=0.5), nn.CrossEntropyLoss(), "cpu")
-sgd, seen = torch.optim.SGD(expected.parameters(), lr=0.5), []
-for x, y in batches:
-    sgd.zero_grad()
-    batch_loss = nn.functional.cross_entropy(expected(x), y)
-    batch_loss.backward()
-    sgd.step()
-    seen.append(batch_loss.item() * len(y))
-assert isinstance(loss, float) and abs(loss - sum(seen) / 10) < 1e-5, loss
-torch.testing.assert_close(mine.weight, expected.weight)
+batches = [(xs[:4], ys[:4]), (xs[4:8], ys[4:8]), (xs[8:], ys[8:])]          # the last batch is smaller
+
+
+def small_net(dropout=0.0):
+    """The same small network every time: Linear, BatchNorm, ReLU, Dropout, Linear."""
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(dropout), nn.Linear(4, 3))
+
+
+def epoch_written_out(zero_grad=True):
+    """One epoch of SGD with momentum, in training mode (``zero_grad=False``: a known mistake)."""
+    net = small_net().train()
+    sgd = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for x, y in batches:
+        if zero_grad:
+            sgd.zero_grad()
+        batch_loss = nn.functional.cross_entropy(net(x), y)
+        batch_loss.backward()
+        sgd.step()
+        losses.append(batch_loss.item())
+    return net, losses
+
+
+mine, start = small_net().eval(), small_net()                                   # handed over in eval mode
+saved = [(x.clone(), y.clone()) for x, y in batches]
+loss = train_one_epoch(mine, batches, torch.optim.SGD(mine.parameters(), lr=0.1, momentum=0.9), nn.CrossEntropyLoss(), "cpu")
+assert all(torch.equal(x, x0) and torch.equal(y, y0) for (x, y), (x0, y0) in zip(batches, saved)), \
+    "train_one_epoch changed the batches it was given; leave the loader's tensors alone"
+expected, losses = epoch_written_out()
+assert not torch.equal(mine[0].weight, start[0].weight), \
+    "the weights did not change: call loss.backward() and optimizer.step() for every batch"
+assert not torch.equal(mine[1].running_mean, start[1].running_mean), \
+    "BatchNorm's running statistics did not move: the model stayed in eval mode; call model.train() at the start"
+for name, value in expected.state_dict().items():
+    if not torch.allclose(mine.state_dict()[name].float(), value.float(), rtol=1e-4, atol=1e-4):
+        piled_up = epoch_written_out(zero_grad=False)[0].state_dict()[name]
+        assert not torch.allclose(mine.state_dict()[name].float(), piled_up.float(), rtol=1e-4, atol=1e-4), \
+            "gradients pile up from batch to batch: call optimizer.zero_grad() before each backward"
+        raise AssertionError(f"after one epoch the model's {name} differs from the loop written out above by up to "
+                             f"{(mine.state_dict()[name].float() - value.float()).abs().max():.2g}: per batch, zero "
+                             "the gradients, forward, loss, backward, step")
+assert isinstance(loss, (int, float)) and not isinstance(loss, bool), \
+    f"train_one_epoch returned {type(loss).__name__}; return a Python float (use .item() on a tensor)"
+per_sample = sum(v * len(y) for v, (_, y) in zip(losses, batches)) / len(ys)
+if abs(loss - per_sample) > 1e-4 * max(1.0, per_sample):
+    assert abs(loss - sum(losses) / len(losses)) > 1e-5, "the returned loss is the mean of the batch losses; weight " \
+        "each by its batch size (the last batch has 2 samples, not 4), so it is the mean per sample"
+    assert abs(loss - losses[-1]) > 1e-5, "the returned loss is the last batch's; return the mean over the epoch"
+    raise AssertionError(f"the returned loss is {loss:.5f}, the mean training loss per sample is {per_sample:.5f}")
 print("train_one_epoch: OK")
 
 # %% [markdown]
-# **Self-check: evaluation is in eval mode and weighs every sample once.**
+# **Self-check: evaluation is in eval mode, uses the criterion it is given
+# and weighs every sample once.**
 
 # %% reglab="selfcheck" item="evaluate"
-net = nn.Sequential(nn.Linear(5, 3), nn.Dropout(0.5)).train()
-loss, accuracy = evaluate(net, batches, nn.CrossEntropyLoss(), "cpu")
+net = small_net(dropout=0.5).train()                                         # handed over in training mode
 with torch.no_grad():
-    logits = net[0](xs)
-assert abs(loss - nn.functional.cross_entropy(logits, ys).item()) < 1e-5, loss
-assert abs(accuracy - (logits.argmax(1) == ys).float().mean().item()) < 1e-6, accuracy
-assert not net.training, "evaluate should leave the model in eval mode"
+    net[1].running_mean.fill_(0.3)
+    net[1].running_var.fill_(2.0)
+criterion, saved = nn.CrossEntropyLoss(label_smoothing=0.1), [(x.clone(), y.clone()) for x, y in batches]
+loss, accuracy = evaluate(net, batches, criterion, "cpu")
+assert all(torch.equal(x, x0) and torch.equal(y, y0) for (x, y), (x0, y0) in zip(batches, saved)), \
+    "evaluate changed the batches it was given; leave the loader's tensors alone"
+assert torch.all(net[1].running_mean == 0.3), \
+    "evaluate changed BatchNorm's running statistics: call model.eval() first (dropout off, running statistics used)"
+reference = small_net(dropout=0.5).eval()
+reference.load_state_dict(net.state_dict())
+with torch.no_grad():
+    logits = [reference(x) for x, _ in batches]
+sizes = [len(y) for _, y in batches]
+batch_losses = [criterion(z, y).item() for z, (_, y) in zip(logits, batches)]
+expected_loss = sum(v * n for v, n in zip(batch_losses, sizes)) / len(ys)
+expected_accuracy = sum((z.argmax(1) == y).sum().item() for z, (_, y) in zip(logits, batches)) / len(ys)
+for value, what in ((loss, "loss"), (accuracy, "accuracy")):
+    assert isinstance(value, (int, float)) and not isinstance(value, bool), \
+        f"the returned {what} is a {type(value).__name__}; return Python floats (use .item() on a tensor)"
+if abs(accuracy - expected_accuracy) > 1e-6:
+    assert abs(accuracy - 100 * expected_accuracy) > 1e-4, \
+        "accuracy is a percentage; return the fraction of correct predictions, 0..1"
+    raise AssertionError(f"accuracy is {accuracy:.3f}, not {expected_accuracy:.3f}: count argmax(logits) == label over "
+                         "all samples and divide by their number")
+if abs(loss - expected_loss) > 1e-4 * max(1.0, expected_loss):
+    plain = sum(nn.functional.cross_entropy(z, y).item() * n for z, (_, y), n in zip(logits, batches, sizes)) / len(ys)
+    assert abs(loss - sum(batch_losses) / len(batch_losses)) > 1e-5, \
+        "the loss is the mean of the batch losses; weight each by its batch size"
+    assert abs(loss - plain) > 1e-5, "the loss ignores the criterion you were given; use criterion(logits, y)"
+    raise AssertionError(f"the loss is {loss:.5f}, not {expected_loss:.5f}, the mean loss per sample in eval mode")
 print("evaluate: OK")
 
 # %% [markdown]
@@ -828,7 +1054,8 @@ for wd in sorted({0.05, 0.5, 2.0, *P["weight_decays"]} - {0.0}):
 # %% reglab="solution" functions=["run_sweep"]
 
 # %% [markdown]
-# **Self-check: a two-config sweep of a linear model on a tiny, easy problem.**
+# **Self-check: a two-config sweep of a linear model on a tiny, easy
+# problem**: its rows, its schedule, early stopping, and the restored model.
 
 # %% reglab="selfcheck" item="run_sweep"
 gen = torch.Generator().manual_seed(1)
@@ -837,11 +1064,22 @@ tiny_labels = torch.arange(300) % 10
 tiny_images = (centres[tiny_labels] + 25 * torch.randn(300, 3, 4, 4, generator=gen)).clamp(0, 255).to(torch.uint8)
 
 
+class TinyBatches:
+    """A loader as the notebook's: fresh float tensors on every pass."""
+
+    def __init__(self, images, labels, size):
+        self.images, self.labels, self.size = images, labels, size
+
+    def __len__(self):
+        return math.ceil(len(self.labels) / self.size)
+
+    def __iter__(self):
+        return ((x.float() / 255, y.clone()) for x, y in zip(self.images.split(self.size), self.labels.split(self.size)))
+
+
 class TinyData:
     def loaders(self, train_transform, eval_transform):
-        to_float = lambda x: x.float() / 255                                      # noqa: E731
-        return ([(to_float(x), y) for x, y in zip(tiny_images[:200].split(25), tiny_labels[:200].split(25))],
-                [(to_float(tiny_images[200:]), tiny_labels[200:])])
+        return TinyBatches(tiny_images[:200], tiny_labels[:200], 25), TinyBatches(tiny_images[200:], tiny_labels[200:], 100)
 
 
 schedulers = []
@@ -856,14 +1094,58 @@ tiny_configs = [Config(lr=0.05, weight_decay=0.0, patience=2, min_delta=10.0), C
 tiny_budget = Budget(max_epochs=6, device="cpu", make_model=lambda: nn.Sequential(nn.Flatten(), nn.Linear(48, 10)),
                      make_scheduler=constant_schedule)
 rows = run_sweep(tiny_configs, TinyData(), tiny_budget)
+assert isinstance(rows, list) and len(rows) == len(tiny_configs), \
+    f"run_sweep returned {len(rows) if isinstance(rows, list) else type(rows).__name__} rows for 2 configs; one per config"
 assert [row["config"] for row in rows] == tiny_configs, "one row per config, in order, with the config object itself"
-assert len(rows[0]["history"]["val_loss"]) == 3 and rows[0]["best_epoch"] == 1, \
-    "min_delta=10 and patience=2: nothing after epoch 1 improves enough, so stop after 3 epochs with best_epoch 1"
-assert [s.last_epoch for s in schedulers] == [3, 6], \
-    f"the schedules were stepped {[s.last_epoch for s in schedulers]} times for runs of 3 and 6 epochs: " \
-    "one budget.make_scheduler(optimizer) per config, scheduler.step() once per epoch"
-assert len(rows[1]["history"]["val_loss"]) == 6 and rows[1]["best_val_accuracy"] > 0.5, rows[1]["history"]
-print("run_sweep: OK")
+val_x, val_y = tiny_images[200:].float() / 255, tiny_labels[200:]
+probe, probe_stopper = nn.Linear(1, 1), EarlyStopping(1)     # does your EarlyStopping restore? (its own self-check says how)
+for value in (1.0, 2.0, 3.0):
+    with torch.no_grad():
+        probe.weight.fill_(value)
+    if value < 3:
+        probe_stopper.step(value, probe)
+probe_stopper.restore(probe)
+restore_works = probe.weight.item() == 1.0
+for i, (row, cfg, scheduler) in enumerate(zip(rows, tiny_configs, schedulers + [None] * 2), start=1):
+    where = f"(row {i}: patience={cfg.patience}, min_delta={cfg.min_delta:g}, max_epochs={tiny_budget.max_epochs})"
+    missing = [key for key in ("best_val_accuracy", "best_epoch", "final_train_loss", "history", "model") if key not in row]
+    assert not missing, f"row {i} has no {missing[0]!r}; each row has config, best_val_accuracy, best_epoch, " \
+                        "final_train_loss, history and model"
+    history = row["history"]
+    epochs = len(history["val_loss"])
+    assert len(history["train_loss"]) == len(history["val_accuracy"]) == epochs > 0, \
+        f"the history needs lists train_loss, val_loss, val_accuracy with one entry per epoch run {where}"
+    replay = EarlyStopping(cfg.patience, cfg.min_delta)          # your EarlyStopping, on the row's validation losses
+    stop = next((e for e, loss in enumerate(history["val_loss"], start=1) if replay.step(loss, nn.Linear(1, 1))), None)
+    assert epochs == min(tiny_budget.max_epochs, stop or tiny_budget.max_epochs), \
+        f"it ran {epochs} epochs where your EarlyStopping says stop after {stop}: call stopper.step(val_loss, model) " \
+        f"once per epoch, break when it returns True, and run at most budget.max_epochs {where}"
+    steps = None if scheduler is None else scheduler.last_epoch
+    assert steps == epochs, f"the learning-rate schedule was {'never made' if steps is None else f'stepped {steps} times'} " \
+        f"over {epochs} epochs: make one per config with budget.make_scheduler(optimizer) and call scheduler.step() " \
+        f"once per epoch {where}"
+    best = row["best_epoch"]
+    assert best == replay.best_epoch, f"best_epoch is {best}; it should be your EarlyStopping's best_epoch {where}"
+    assert abs(row["best_val_accuracy"] - history["val_accuracy"][best - 1]) <= 1e-9, \
+        f"best_val_accuracy should be the validation accuracy of the best epoch, {best} {where}"
+    assert row["final_train_loss"] == history["train_loss"][-1], f"final_train_loss is the last epoch's training loss {where}"
+    with torch.no_grad():                        # the returned model on the validation images, plain and smoothed
+        logits = row["model"].eval()(val_x)
+    plain = nn.functional.cross_entropy(logits, val_y).item()
+    smoothed = nn.functional.cross_entropy(logits, val_y, label_smoothing=cfg.label_smoothing).item()
+    kept = history["val_loss"][best - 1]
+    if restore_works and abs(plain - kept) > 1e-4 * max(1.0, abs(kept)):
+        assert abs(smoothed - kept) > 1e-4 * max(1.0, abs(kept)), \
+            f"the validation loss uses label smoothing; validate with a plain nn.CrossEntropyLoss() so losses compare " \
+            f"across configs {where}"
+        raise AssertionError(f"the returned model's validation loss is {plain:.4f}, not {kept:.4f}, that of the best "
+                             f"epoch ({best}): call stopper.restore(model) after the loop {where}")
+    assert cfg.patience <= tiny_budget.max_epochs or row["best_val_accuracy"] > 0.5, \
+        f"after {epochs} epochs the best validation accuracy is {row['best_val_accuracy']:.0%} on a 10-class problem " \
+        f"a linear model learns easily (chance: 10%); check the training loop {where}"
+print(f"run_sweep: OK (row 1 stopped after {len(rows[0]['history']['val_loss'])} epochs with best_epoch "
+      f"{rows[0]['best_epoch']}; row 2 ran {len(rows[1]['history']['val_loss'])})"
+      + ("" if restore_works else "; the restored model is not checked until EarlyStopping.restore works"))
 
 # %% [markdown]
 # ### Run it

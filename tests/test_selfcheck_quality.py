@@ -39,9 +39,10 @@ from reglab import config  # noqa: E402
 from reglab.examples import examples  # noqa: E402
 
 # The share of its zoo a lab's self-checks must catch in the right cell: the target is 80% where
-# PyTorch is the oracle. Measured 2026-12-02: 06a 64%, 06b 100%, 06c 92%, 06d 80%, 06e 100%,
-# 06f 90%; raise 06a to 0.8 once its self-checks reach it.
-MIN_RECALL = {"06a": 0.6, "06b": 0.8, "06c": 0.8, "06d": 0.8, "06e": 0.8, "06f": 0.8}
+# PyTorch is the oracle. Measured 2026-12-02, first: 06a 64%, 06b 100%, 06c 92%, 06d 80%, 06e 100%,
+# 06f 90%; then, with the zoos grown: 06a 15/15 (100%: its self-checks rewritten), 06b 12/12, 06c 11/12,
+# 06d 13/18, 06e 14/17, 06f 9/13.
+MIN_RECALL = {"06a": 0.8, "06b": 0.8, "06c": 0.8, "06d": 0.8, "06e": 0.8, "06f": 0.8}
 
 
 @dataclass
@@ -150,6 +151,11 @@ def test_selfchecks_catch_the_zoo_and_accept_the_alternatives(short):
 
 
 @pytest.mark.parametrize("short, bug, item, words", [
+    ("06a", "eval_with_flip", "eval_transform", "evaluation must be deterministic"),
+    ("06a", "decay_by_ndim", "param_groups", "embeddings do not decay"),
+    ("06a", "smoothing_fixed", "criterion", "label_smoothing=cfg.label_smoothing"),
+    ("06a", "no_zero_grad", "train_one_epoch", "optimizer.zero_grad()"),
+    ("06a", "sweep_without_restore", "run_sweep", "stopper.restore(model)"),
     ("06b", "eps_outside_sqrt", "forward_train", "eps is added outside the square root"),
     ("06b", "dvar_without_half", "backward_staged", "dvar is wrong while dx_hat, dinv_std, dstd are right"),
     ("06b", "xc_one_path", "backward_staged", "xc feeds x_hat and var"),
