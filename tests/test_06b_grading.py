@@ -1,38 +1,61 @@
-"""06b's grading beyond the per-lab invariants of test_lab_examples.py: its messages, the
-attacks it blocks, re-grades, the JSON result, and submissions that are not notebooks."""
+"""06b's grading beyond the per-lab invariants of test_lab_examples.py: its kernel helper, checks that keep
+nothing between planning and judging, the attacks it blocks, re-grades, the JSON result, and submissions that
+are not notebooks. (What each bug and hostile example is told is in examples/06b: ``says``.)"""
 
 import json
 
 import pytest
+import torch
 
-from autograder import report
+from autograder import grade, probes, report
+from autograder.checks.base import Context
+from autograder.checks.batchnorm import make_checks
+from autograder.checks.kernel import batchnorm as helpers
 from autograder.grade import SubmissionError, grade_submission
+from reglab.examples import examples
+from solutions import batchnorm as reference
 
 LAB = "06b"
 
 
-@pytest.mark.parametrize("name, words", [
-    ("biased_running_var", "running_var uses the biased batch variance"),
-    ("eps_outside_sqrt", "eps is added outside the square root"),
-    ("momentum_reversed", "momentum is the other way round"),
-    ("eval_uses_batch_stats", "eval mode"),
-    ("inplace_x", "modified its input x in place"),
-    ("inplace_dout", "modified dout in place"),
-    ("missing_dgamma_sum", "sum it over the batch"),
-    ("autograd_in_backward", "autograd.grad"),
-    ("library_batchnorm", "batchnorm_forward calls torch.nn.functional.batch_norm"),
-    ("import_solutions", "not defined"),
-    ("always_equal", "AlwaysEqual"),
-])
-def test_messages_say_what_to_fix(graded06b, name, words):
-    _, result = graded06b[name]
-    messages = " | ".join(item.message for item in result.items)
-    assert words in messages, messages
+def test_backward_on_cache_returns_the_gradients_and_the_cache_before_and_after():
+    x, gamma = torch.randn(6, 3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+    _, cache = reference.batchnorm_forward(x, gamma, torch.zeros(3, dtype=torch.float64), torch.zeros(3), torch.ones(3))
+    dout = torch.randn(6, 3, dtype=torch.float64)
+    grads, before, after = helpers.backward_on_cache(vars(reference), "batchnorm_backward", dout, cache)
+    assert all(torch.equal(a, b) for a, b in zip(grads, reference.batchnorm_backward(dout, cache)))
+    assert len(before) == len(after) == 5 and all(torch.equal(a, b) for a, b in zip(before, after))
+
+    def overwrites(dout, cache):
+        cache["x_hat"].mul_(2)
+        return dout, dout, dout
+    cache = {"x_hat": x.clone(), "eps": 1e-5, "n": [x]}
+    _, before, after = helpers.backward_on_cache({"f": overwrites}, "f", dout, cache)
+    assert len(before) == 2 and not torch.equal(before[0], after[0]) and torch.equal(before[1], after[1])
+
+
+@pytest.mark.parametrize("name", ["reference", "eps_outside_sqrt", "inplace_cache", "gamma_unsqueezed_in_place"])
+def test_fresh_checks_judge_a_plan_as_the_planning_ones_do(course, tmp_path, name):
+    """No item keeps anything between calls() and judge(): checks made afresh give the same results."""
+    lab = course.lab(LAB)
+    example = next(e for e in examples(lab) if e.name == name)
+    cell = next(c for c in example.notebook.cells
+                if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    namespace = {}
+    exec(compile(cell.source, name, "exec"), namespace)   # noqa: S102 - our own example
+    checks, item_calls = grade.plan(lab, 5)
+    outcomes = probes.run_in_process([c for group in item_calls.values() for c in group], namespace, tmp_path,
+                                     timeout=10, helpers=checks.helpers_source)
+    ctx = Context("cpu", course.grading.tolerances["cpu"])
+    planned, fresh = (grade.score(made, item_calls, outcomes, ctx) for made in (checks, make_checks()))
+    assert [(r.id, r.points, r.message) for r in fresh] == [(r.id, r.points, r.message) for r in planned]
+    assert sum(r.points < r.max_points for r in planned) == (name != "reference")
 
 
 def test_the_import_attack_was_blocked_not_ignored(graded06b):
     _, result = graded06b["import_solutions"]
-    assert any("No module named 'solutions'" in p or "ModuleNotFoundError" in p for p in result.problems), result.problems
+    problems = result.problems
+    assert any("No module named 'solutions'" in p or "ModuleNotFoundError" in p for p in problems), problems
 
 
 def test_regrade_is_deterministic_and_seed_follows_the_file(graded06b, course, lab06b, tmp_path):

@@ -6,7 +6,8 @@ import torch.nn as nn
 
 from solutions.batchnorm import batchnorm_backward, batchnorm_backward_fast, batchnorm_forward
 
-CASES = [(seed, n, d) for seed, (n, d) in enumerate([(2, 1), (2, 7), (3, 3), (8, 5), (16, 64), (64, 3), (128, 33), (5, 200)])]
+SHAPES = [(2, 1), (2, 7), (3, 3), (8, 5), (16, 64), (64, 3), (128, 33), (5, 200)]
+CASES = [(seed, n, d) for seed, (n, d) in enumerate(SHAPES)]
 
 
 def _inputs(seed, n, d, dtype=torch.float32):
@@ -93,7 +94,8 @@ def test_gradcheck_float64(backward):
 
 def test_float64_and_devices_preserved():
     x, gamma, beta = _inputs(1, 8, 3, torch.float64)
-    out, cache = batchnorm_forward(x, gamma, beta, torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64))
+    zeros, ones = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    out, cache = batchnorm_forward(x, gamma, beta, zeros, ones)
     assert out.dtype == torch.float64
     assert all(g.dtype == torch.float64 for g in batchnorm_backward_fast(torch.ones_like(out), cache))
 
@@ -103,7 +105,7 @@ def test_staged_backward_reports_every_node_like_autograd(seed, n, d):
     """The optional ``nodes`` dict holds each intermediate gradient, equal to retain_grad() on the same graph."""
     x, gamma, beta = _inputs(seed, n, d, torch.float64)
     dout = torch.randn(n, d, generator=torch.Generator().manual_seed(seed + 100), dtype=torch.float64)
-    _, cache = batchnorm_forward(x, gamma, beta, torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64))
+    _, cache = batchnorm_forward(x, gamma, beta, torch.zeros(d, dtype=torch.float64), torch.ones(d).double())
     nodes = {}
     batchnorm_backward(dout, cache, nodes=nodes)
     leaf = x.clone().requires_grad_()
@@ -119,4 +121,4 @@ def test_staged_backward_reports_every_node_like_autograd(seed, n, d):
     ((gamma * x_hat + beta) * dout).sum().backward()
     assert set(nodes) == set(graph)
     for name, node in graph.items():
-        torch.testing.assert_close(nodes[name], node.grad, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(nodes[name], node.grad, msg=lambda m, name=name: f"{name}: {m}")

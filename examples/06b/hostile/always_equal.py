@@ -1,4 +1,7 @@
-"""Hostile: returns objects whose ==, allclose and assert_close always agree. Loses: all"""
+"""Hostile: returns objects whose ==, allclose and assert_close always agree. Loses: all
+
+Says: AlwaysEqual
+"""
 import torch
 
 

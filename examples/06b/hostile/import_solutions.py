@@ -1,6 +1,7 @@
 """Hostile: imports the reference solution from the course folder. Loses: all
 
 The builder writes the real course path in place of @COURSE_ROOT@.
+Says: not defined
 """
 import sys
 

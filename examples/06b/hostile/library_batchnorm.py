@@ -1,4 +1,7 @@
-"""Hostile: right answers from F.batch_norm (reached by a renamed alias) and autograd. Loses: forward_train, running_stats, eval_mode, backward_staged, backward_fast"""
+"""Hostile: right answers from F.batch_norm (reached by a renamed alias) and autograd. Loses: forward_train, running_stats, eval_mode, backward_staged, backward_fast
+
+Says: batchnorm_forward calls torch.nn.functional.batch_norm
+"""
 import torch
 
 _bn = getattr(torch.nn.functional, "batch" + "_norm")
