@@ -1,15 +1,22 @@
-"""06c's grading beyond the per-lab invariants of test_lab_examples.py: its messages, the blank's
-messages, the playground's static fallback without ipywidgets, and what the release imports."""
+"""06c's grading beyond the per-lab invariants of test_lab_examples.py: its kernel helpers, checks that keep
+nothing between planning and judging, the blank's messages, the playground's static fallback without ipywidgets,
+and what the release imports. (What each bug and hostile example is told is in examples/06c: ``says``.)"""
 
 import ast
 import time
 
 import nbformat
 import pytest
+import torch
 from nbclient import NotebookClient
 
+from autograder import grade, probes
+from autograder.checks.base import Context
+from autograder.checks.dropout import make_checks
+from autograder.checks.kernel import dropout as helpers
 from reglab.build import release_path
 from reglab.examples import examples
+from solutions import dropout as reference
 
 LAB = "06c"
 
@@ -19,28 +26,34 @@ def graded06c(graded):
     return graded(LAB)
 
 
-@pytest.mark.parametrize("name, item, words", [
-    ("keep_probability_is_p", "mask_sampler", "p is the DROP probability"),
-    ("one_mask_per_row", "mask_sampler", "neighbouring elements along dim 0 are kept or dropped together"),
-    ("mask_ignores_generator", "generator", "draw every random number from the generator argument"),
-    ("no_rescale", "forward_train", "kept elements are not scaled"),
-    ("eval_drops_too", "eval_mode", "eval mode dropped elements"),
-    ("nan_at_p_one", "edge_cases", "return zeros instead of dividing by 1 - p = 0"),
-    ("inplace_x", "immutability", "dropout_forward modified its input x in place"),
-    ("backward_forgets_scale", "backward", "dx is missing the 1 / (1 - p) scale"),
-    ("autograd_in_backward", "backward", "dropout_backward calls torch.autograd.grad"),
-    ("module_ignores_eval", "module", "read self.training in forward"),
-    ("variational_mask_per_step", "variational", "the mask changes across time steps"),
-    ("variational_shared_across_batch", "variational", "every sequence needs its own mask"),
-    ("library_dropout", "mask_sampler", "dropout_mask calls torch.nn.functional.dropout"),
-    ("library_dropout", "forward_train", "native_dropout"),
-    ("library_dropout", "module", "Dropout calls torch.nn.functional.dropout"),
-    ("patched_comparisons", "forward_train", "mask keeps 0.0% of the elements"),
-])
-def test_messages_say_what_to_fix(graded06c, name, item, words):
-    _, result = graded06c[name]
-    message = next(i.message for i in result.items if i.id == item)
-    assert words in message, message
+def test_the_layer_helpers_make_run_and_switch_the_students_layer():
+    S, x = {"Dropout": reference.Dropout}, torch.randn(40, 30)
+    made = helpers.layer(S, 0.4, torch.Generator().manual_seed(1))
+    assert isinstance(made, reference.Dropout) and made.p == 0.4 and made.training
+    assert (helpers.run(S, made, x) == 0).any() and made.training
+    assert torch.equal(helpers.run(S, made, x, "eval"), x) and not made.training
+    assert (helpers.run(S, made, x, "train") == 0).any() and made.training
+    assert torch.equal(helpers.run(S, made, x, "parent_eval"), x) and not made.training
+    first, again = (helpers.new_run(S, 0.5, torch.Generator().manual_seed(2), x) for _ in range(2))
+    assert torch.equal(first, again) and (first == 0).any()
+
+
+@pytest.mark.parametrize("name", ["reference", "module_own_generator", "module_flattens_x_in_place", "no_rescale"])
+def test_fresh_checks_judge_a_plan_as_the_planning_ones_do(course, tmp_path, name):
+    """No item keeps anything between calls() and judge(): checks made afresh give the same results."""
+    lab = course.lab(LAB)
+    example = next(e for e in examples(lab) if e.name == name)
+    cell = next(c for c in example.notebook.cells
+                if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    namespace = {}
+    exec(compile(cell.source, name, "exec"), namespace)   # noqa: S102 - our own example
+    checks, item_calls = grade.plan(lab, 5)
+    outcomes = probes.run_in_process([c for group in item_calls.values() for c in group], namespace, tmp_path,
+                                     timeout=10, helpers=checks.helpers_source)
+    ctx = Context("cpu", course.grading.tolerances["cpu"])
+    planned, fresh = (grade.score(made, item_calls, outcomes, ctx) for made in (checks, make_checks()))
+    assert [(r.id, r.points, r.message) for r in fresh] == [(r.id, r.points, r.message) for r in planned]
+    assert sum(r.points < r.max_points for r in planned) == (name != "reference")
 
 
 def test_blank_says_which_function_is_not_written(graded06c):
@@ -64,7 +77,8 @@ def test_playground_falls_back_to_a_static_grid_without_ipywidgets(course):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("a fixed grid instead of the interactive playground" in o.get("text", "") for o in outputs)
-    playground = next(c for c in nb.cells if c.cell_type == "code" and "ipywidgets" in c.source and "interact" in c.source)
+    playground = next(c for c in nb.cells
+                      if c.cell_type == "code" and "ipywidgets" in c.source and "interact" in c.source)
     assert any("image/png" in o.get("data", {}) for o in playground.outputs), "the static grid was not drawn"
     assert seconds < lab.budgets.ci, f"the reference took {seconds:.0f} s, over the ci budget of {lab.budgets.ci:g} s"
 

@@ -5,6 +5,7 @@ the layer wraps nn.Dropout, variational dropout drops a (batch, 1, features)
 tensor of ones with F.dropout. None of them can use the generator argument.
 eval_mode is lost too although its value is right: the grader's review flags the
 computed-name lookups and torch.ops in dropout_forward, whatever the mode.
+Says: dropout_mask calls torch.nn.functional.dropout
 """
 import torch
 

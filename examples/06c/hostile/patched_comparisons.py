@@ -1,4 +1,7 @@
-"""Hostile: makes every comparison in its own process pass and prints the self-checks' OKs, returning zeros. Loses: all"""
+"""Hostile: makes every comparison in its own process pass and prints the self-checks' OKs, returning zeros. Loses: all
+
+Says: mask keeps 0.0% of the elements
+"""
 import torch
 import torch.testing
 
