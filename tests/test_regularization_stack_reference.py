@@ -1,4 +1,5 @@
-"""The 06a reference against torch and torchvision: pipelines, groups, optimizer, criterion, early stopping, loops, sweep."""
+"""The 06a reference against torch and torchvision: pipelines, groups, optimizer, criterion, early stopping, loops,
+sweep."""
 
 import math
 import types
@@ -8,9 +9,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from autograder.checks.kernel.regularization_stack import hidden_model
 from autograder.checks.regularization_stack import simulate_early_stopping
-from solutions.regularization_stack import (EarlyStopping, build_eval_transform, build_train_transform, evaluate,
-                                            make_criterion, make_optimizer, param_groups, run_sweep, train_one_epoch)
+from solutions.regularization_stack import (
+    EarlyStopping,
+    build_eval_transform,
+    build_train_transform,
+    evaluate,
+    make_criterion,
+    make_optimizer,
+    param_groups,
+    run_sweep,
+    train_one_epoch,
+)
 
 MEAN, STD = torch.tensor([0.4914, 0.4822, 0.4465]), torch.tensor([0.2470, 0.2435, 0.2616])
 
@@ -42,14 +53,25 @@ def test_eval_transform_is_deterministic_normalization():
 
 
 def test_param_groups_split_by_layer_kind():
-    model = nn.ModuleDict({"e": nn.Embedding(5, 4), "c": nn.Conv1d(4, 4, 3), "n": nn.LayerNorm(4), "g": nn.GroupNorm(2, 4),
-                           "l": nn.Linear(4, 2, bias=False), "shared": nn.Sequential()})
+    model = nn.ModuleDict({"e": nn.Embedding(5, 4), "c": nn.Conv1d(4, 4, 3), "n": nn.LayerNorm(4),
+                           "g": nn.GroupNorm(2, 4), "l": nn.Linear(4, 2, bias=False), "shared": nn.Sequential()})
     model["shared"].append(model["l"])                          # the same Linear twice: listed once
     names = {id(p): n for n, p in model.named_parameters()}
     decay, no_decay = param_groups(model, 0.2)
     assert decay["weight_decay"] == 0.2 and no_decay["weight_decay"] == 0.0
     assert sorted(names[id(p)] for p in decay["params"]) == ["c.weight", "l.weight"]
-    assert sorted(names[id(p)] for p in no_decay["params"]) == ["c.bias", "e.weight", "g.bias", "g.weight", "n.bias", "n.weight"]
+    assert sorted(names[id(p)] for p in no_decay["params"]) == ["c.bias", "e.weight", "g.bias", "g.weight", "n.bias",
+                                                                 "n.weight"]
+
+
+def test_param_groups_on_the_hidden_models_structures():
+    """A nested block with a parameter of its own, a weight tied between two Linear layers, a layer used twice."""
+    model = hidden_model([["a", "block"], ["b", "tied"], ["c", "same:a"]])
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay = ([names[id(p)] for p in group["params"]] for group in param_groups(model, 0.1))
+    assert sorted(decay) == ["a.inner.0.weight", "b.encode.weight"]
+    assert sorted(no_decay) == ["a.gain", "a.inner.0.bias", "a.inner.1.bias", "a.inner.1.weight", "b.decode.bias",
+                                "b.encode.bias"]
 
 
 def test_adamw_decays_only_the_weights():
@@ -110,7 +132,8 @@ def test_loops_match_a_written_out_loop():
     copy = nn.Sequential(nn.Linear(4, 3))
     copy.load_state_dict({"0.weight": model[0].weight.detach(), "0.bias": model[0].bias.detach()})
     torch.manual_seed(1)
-    train_loss = train_one_epoch(model, batches, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), "cpu")
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_loss = train_one_epoch(model, batches, sgd, nn.CrossEntropyLoss(), "cpu")
     assert isinstance(train_loss, float) and model.training
     loss, accuracy = evaluate(model, batches, nn.CrossEntropyLoss(), "cpu")
     with torch.no_grad():
@@ -129,8 +152,8 @@ def test_sweep_rows_stop_restore_and_learn():
                                                                    [(x[200:], y[200:])]))
     schedules = []
     budget = types.SimpleNamespace(max_epochs=5, device="cpu", make_model=lambda: nn.Linear(12, 10),
-                                   make_scheduler=lambda opt: schedules.append(torch.optim.lr_scheduler.StepLR(opt, 1, 0.9))
-                                   or schedules[-1])
+                                   make_scheduler=lambda opt: schedules.append(
+                                       torch.optim.lr_scheduler.StepLR(opt, 1, 0.9)) or schedules[-1])
     configs = [cfg(lr=0.05, patience=2, min_delta=10.0), cfg(lr=0.05, patience=10)]
     rows = run_sweep(configs, data, budget)
     assert [row["config"] for row in rows] == configs
