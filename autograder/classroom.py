@@ -3,11 +3,11 @@ workers or a Dask cluster, resumable, one result file per student.
 
     run = grade_class(lab, course, submissions, out_dir, workers=2)
 
-Each student's result is ``<out_dir>/<student>.json`` (and ``.txt``), written
-atomically by this process once the grading is done. A run that is killed at
-any point (SIGKILL included) loses only the gradings in flight: started again,
-it skips every student whose result already matches the submission's
-sha256, so each submission ends graded exactly once.
+Each student's result is ``<out_dir>/<student>.json`` (and ``.txt``, and the notebook as
+it ran, ``.ipynb``, for formgrader), written atomically by this process once the grading
+is done. A run that is killed at any point (SIGKILL included) loses only the gradings in
+flight: started again, it skips every student whose result already matches the
+submission's sha256, so each submission ends graded exactly once.
 """
 
 from __future__ import annotations
@@ -22,9 +22,16 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import nbformat
 from tqdm import tqdm
 
+from autograder import feedback, report
+from autograder import gradebook as nbgrader_gradebook
+from autograder.cluster import run_on_dask
+from autograder.grade import GradeResult, grade_or_refuse, grader_version, refusal
+from autograder.lateness import lateness
 from autograder.report import write_atomically
+from autograder.submission import SubmissionError, find_notebook
 from reglab.config import ROOT, CourseConfig, Lab
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -67,7 +74,6 @@ def from_submitted(submitted: Path, lab: Lab) -> tuple[list[Submission], list[st
     """Submissions in nbgrader's layout, ``<submitted>/<student>/<lab id>/<notebook>.ipynb``; returns
     (submissions, folders refused with why). A folder with no notebook, or several, is a submission
     graded zero with that reason, so the student hears of it."""
-    from autograder.grade import SubmissionError, find_notebook
     if not submitted.is_dir():
         raise FileNotFoundError(f"{submitted}: no such folder; expected nbgrader's submitted/<student>/{lab.id}/")
     found, refused = [], []
@@ -147,33 +153,41 @@ def import_zip(archive: Path, lab: Lab, submitted: Path) -> tuple[list[str], lis
     return imported, refused
 
 
-def already_graded(submission: Submission, out_dir: Path, grader: str) -> bool:
-    """True if a result for this student exists, made from this very submission by this grader
-    (``grade.grader_version``: a change to the checks, the reference or the limits regrades)."""
+def stored_result(out_dir: Path, student: str) -> GradeResult | None:
+    """The result ``<out_dir>/<student>.json`` as the class grader wrote it; None if there is none, or
+    it cannot be read (a result that cannot be read is graded again)."""
     try:
-        result = json.loads((out_dir / f"{submission.student}.json").read_text())
-        return result.get("sha256") == submission.sha256 and result.get("grader") == grader
-    except (OSError, ValueError, AttributeError):
-        return False
+        return GradeResult.from_json(json.loads((out_dir / f"{student}.json").read_text()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def current_result(submission: Submission, out_dir: Path, grader: str) -> GradeResult | None:
+    """The student's stored result if it was made from this very submission by this grader
+    (``grade.grader_version``: a change to the checks, the reference or the limits regrades), else None."""
+    result = stored_result(out_dir, submission.student)
+    if result is not None and result.sha256 == submission.sha256 and result.grader == grader:
+        return result
+    return None
+
+
+def already_graded(submission: Submission, out_dir: Path, grader: str) -> bool:
+    """True if a result for this student exists, made from this very submission by this grader."""
+    return current_result(submission, out_dir, grader) is not None
 
 
 def grade_remote(course: CourseConfig, lab_id: str, notebook: bytes, filename: str, device: str | None,
                  run_demos: bool = True) -> dict:
     """Grade one notebook given as bytes and return the result, and the notebook as it ran (its text,
     or None), as plain data. Runs in a worker (this process, a local Dask worker or a cluster's),
-    which needs only the course repository."""
-    import nbformat
-
-    from autograder.grade import SubmissionError, grade_with_outputs, refusal
+    which needs only the course repository. A refused notebook comes back restored all the same where
+    it can be read, so formgrader shows the student's answers."""
     lab = course.lab(lab_id)
     with tempfile.TemporaryDirectory(prefix="reglab-submission-") as tmp:
         path = Path(tmp) / filename
         path.write_bytes(notebook)
-        try:
-            result, ran = grade_with_outputs(path, lab, course, device=device, run_demos=run_demos)
-            return {"result": result.to_json(), "notebook": nbformat.writes(ran) if ran is not None else None}
-        except SubmissionError as exc:
-            return {"result": refusal(path, lab, course, notebook, str(exc)).to_json(), "notebook": None}
+        result, ran = grade_or_refuse(path, lab, course, device=device, run_demos=run_demos)
+        return {"result": result.to_json(), "notebook": nbformat.writes(ran) if ran is not None else None}
 
 
 def _in_this_process(jobs, func):
@@ -187,32 +201,40 @@ def _in_this_process(jobs, func):
 def _with_folder_facts(result, submission: Submission, lab: Lab, course: CourseConfig, root: Path):
     """The result, with what only the class grader knows: which files of the folder were left aside,
     and how late the submission is for this student (extensions included)."""
-    from autograder.lateness import lateness
     result.problems = list(submission.notes) + [p for p in result.problems if p not in submission.notes]
     result.late = lateness(lab, submission.student, submission.folder, course, root).to_json()
     return result
+
+
+def _keep_notebook(out_dir: Path, student: str, text: str | None) -> None:
+    """``<out_dir>/<student>.ipynb``: the notebook as it ran (or a refused one, restored), which the
+    gradebook hands to formgrader; with none, an earlier submission's is removed, not shown for this one."""
+    path = out_dir / f"{student}.ipynb"
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomically(path, text)
 
 
 def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], out_dir: Path, *,
                 workers: int = 1, device: str | None = None, dask_address: str | None = None,
                 progress: bool = True, run_demos: bool = True, root: Path = ROOT) -> ClassRun:
     """Grade every submission that has no result yet from its current content; see the module docstring."""
-    from autograder import report
-    from autograder.grade import GradeResult, grader_version, refusal
     out_dir.mkdir(parents=True, exist_ok=True)
     for leftover in out_dir.glob("*.tmp"):        # a write cut off by a kill: its result will be redone
         leftover.unlink(missing_ok=True)
     run, grader = ClassRun(), grader_version(lab, course)
     todo = {}
     for submission in submissions:
-        if already_graded(submission, out_dir, grader):
+        result = current_result(submission, out_dir, grader)
+        if result is not None:
             run.skipped.append(submission.student)
-            result = GradeResult.from_json(json.loads((out_dir / f"{submission.student}.json").read_text()))
             before = result.late
             if _with_folder_facts(result, submission, lab, course, root).late != before:   # an extension since
                 report.write(result, out_dir, submission.student)
         elif submission.problem:
             result = refusal(submission.path, lab, course, submission.problem.encode(), submission.problem)
+            _keep_notebook(out_dir, submission.student, None)
             report.write(_with_folder_facts(result, submission, lab, course, root), out_dir, submission.student)
             run.graded.append(submission.student)
         else:
@@ -220,7 +242,6 @@ def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], o
     jobs = [(key, (course, lab.id, s.path.read_bytes(), s.path.name, device, run_demos)) for key, s in todo.items()]
     gpu = (device or course.grading.device) == "cuda"
     if dask_address or workers > 1:
-        from autograder.cluster import run_on_dask
         finished = run_on_dask(jobs, grade_remote, address=dask_address, workers=workers, gpu=gpu)
     else:
         finished = _in_this_process(jobs, grade_remote)
@@ -230,8 +251,7 @@ def grade_class(lab: Lab, course: CourseConfig, submissions: list[Submission], o
             submission = todo[key]
             if error is None:
                 result = GradeResult.from_json({**data["result"], "submission": str(submission.path)})
-                if data["notebook"] is not None:
-                    write_atomically(out_dir / f"{submission.student}.ipynb", data["notebook"])
+                _keep_notebook(out_dir, submission.student, data["notebook"])
                 report.write(_with_folder_facts(result, submission, lab, course, root), out_dir, submission.student)
                 run.graded.append(submission.student)
             else:
@@ -244,14 +264,11 @@ def publish(lab: Lab, course: CourseConfig, submissions: list[Submission], out_d
             gradebook: bool = True) -> int:
     """Feedback pages and gradebook rows from every current result in ``out_dir`` (those graded in
     earlier runs too, so a run killed before this step loses nothing). Returns how many."""
-    from autograder import feedback
-    from autograder import gradebook as nbgrader_gradebook
-    from autograder.grade import GradeResult, grader_version
     done, grader = [], grader_version(lab, course)
     for submission in submissions:
-        if already_graded(submission, out_dir, grader):
-            result = GradeResult.from_json(json.loads((out_dir / f"{submission.student}.json").read_text()))
-            feedback.write(lab, submission.student, result, submission.path, root)
+        result = current_result(submission, out_dir, grader)
+        if result is not None:
+            feedback.write(lab, submission.student, result, root)
             ran = out_dir / f"{submission.student}.ipynb"
             done.append((submission.student, result, submission.path, ran if ran.is_file() else None))
     if gradebook:

@@ -1,11 +1,12 @@
 """A feedback page per student and lab: what each hidden check found, in words, and nothing more.
 
-    write(lab, student, result, submission_path, root)  ->  feedback/<student>/<lab>/hidden-checks.html
+    write(lab, student, result, root)  ->  feedback/<student>/<lab>/hidden-checks.html
 
 nbgrader's own feedback re-renders the graded notebook, hidden tests included;
 this page gives each item's points and message, a bar per item, the given
-cells the student edited (as a diff against the release, which they have), the
-problems met while running, and the end of their printout. It never shows the
+cells the student edited (as a diff against the release, which they have; the
+grading kept them in the result, ``GradeResult.edits``), the problems met while
+running, and the end of their printout. It never shows the
 checks' code, the hidden inputs or the reference's outputs, so a lab can be
 reused next term. ``nbgrader release_feedback`` hands the folder out as usual.
 """
@@ -16,12 +17,9 @@ import difflib
 import html
 from pathlib import Path
 
-import nbformat
-
-from autograder.grade import GradeResult, restore_given_cells
+from autograder.grade import GradeResult
 from autograder.lateness import Lateness
 from autograder.report import write_atomically
-from reglab.build import release_path
 from reglab.config import ROOT, Lab
 
 PAGE_NAME = "hidden-checks.html"
@@ -31,7 +29,8 @@ DIFF_LINES_SHOWN = 40          # per edited cell
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: .35rem .5rem; vertical-align: top; }
+table { border-collapse: collapse; width: 100%; }
+td, th { text-align: left; padding: .35rem .5rem; vertical-align: top; }
 tr + tr td { border-top: 1px solid #ddd; } .ok { color: #176b2c; } .lost { color: #a3261b; }
 code, pre { font: 13px/1.4 ui-monospace, monospace; } pre { background: #f5f5f5; padding: .6rem; overflow-x: auto; }
 .note { color: #555; }
@@ -64,15 +63,7 @@ def _diff(grade_id: str, theirs: str, release: str) -> str:
     return f"<h3><code>{html.escape(grade_id)}</code></h3><pre>{html.escape(chr(10).join(lines))}</pre>"
 
 
-def _edits(lab: Lab, submission: Path) -> list[tuple[str, str, str]]:
-    try:
-        nb = nbformat.read(submission, as_version=4)
-    except Exception:  # noqa: BLE001 - an unreadable submission has no cells to compare
-        return []
-    return restore_given_cells(nb, nbformat.read(release_path(lab), as_version=4)).edits
-
-
-def page(lab: Lab, student: str, result: GradeResult, edits: list[tuple[str, str, str]]) -> str:
+def page(lab: Lab, student: str, result: GradeResult) -> str:
     esc = html.escape
     rows = "".join(
         f'<tr><td><code>{esc(item.id)}</code></td><td>{esc(item.title)}</td>'
@@ -99,9 +90,9 @@ def page(lab: Lab, student: str, result: GradeResult, edits: list[tuple[str, str
         shown = "".join(f"<li>{esc(p[:400])}</li>" for p in result.problems[:20])
         more = f"<li>... and {len(result.problems) - 20} more</li>" if len(result.problems) > 20 else ""
         parts.append(f"<h2>While your notebook ran</h2><ul>{shown}{more}</ul>")
-    if edits:
+    if result.edits:
         parts.append("<h2>Given cells you changed</h2><p class='note'>Grading used the release's version of "
-                     "these cells; here is what you changed.</p>" + "".join(_diff(*edit) for edit in edits))
+                     "these cells; here is what you changed.</p>" + "".join(_diff(*edit) for edit in result.edits))
     if result.printout.strip():
         tail = result.printout[-PRINTOUT_SHOWN:]
         cut = "the last " + f"{PRINTOUT_SHOWN:,} characters of " if len(result.printout) > PRINTOUT_SHOWN else ""
@@ -115,8 +106,8 @@ def page(lab: Lab, student: str, result: GradeResult, edits: list[tuple[str, str
     return "\n".join(parts) + "\n"
 
 
-def write(lab: Lab, student: str, result: GradeResult, submission: Path, root: Path = ROOT) -> Path:
+def write(lab: Lab, student: str, result: GradeResult, root: Path = ROOT) -> Path:
     """Write the page atomically and return its path."""
     path = root / "feedback" / student / lab.id / PAGE_NAME
-    write_atomically(path, page(lab, student, result, _edits(lab, submission)))
+    write_atomically(path, page(lab, student, result))
     return path

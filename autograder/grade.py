@@ -22,14 +22,9 @@ import torch
 from autograder import checks as lab_checks
 from autograder import execute, probes, review, sandbox
 from autograder.checks.base import CheckFailed, Context, Item, LabChecks
-from autograder.text import visible
+from autograder.submission import Prepared, Restored, SubmissionError, locked_ids, prepare, salvage
 from autograder.workspace import Workspace, open_records
-from reglab.build import release_path
 from reglab.config import ROOT, CourseConfig, Lab
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be graded at all (not found, not a notebook...)."""
 
 
 @dataclass
@@ -59,6 +54,9 @@ class GradeResult:
     flags: list[str] = field(default_factory=list)      # for a TA's look: constructs the code review found
     late: dict | None = None  # lateness.Lateness as data, set by the class grader (it knows the folder and the student)
     grader: str = ""          # grader_version() of what graded it: a result is stale once that changes
+    # (grade id, the student's text, the release's) of each given cell the student changed: the
+    # feedback page shows them as diffs (submission.Restored.edits, kept so nothing restores again)
+    edits: list[tuple[str, str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -68,138 +66,6 @@ class GradeResult:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{**{k: v for k, v in data.items() if k in known},
                       "items": [ItemResult(**item) for item in data["items"]]})
-
-
-def _lab_of(path: Path, limit: int) -> str | None:
-    """The lab id a notebook's metadata names (the build writes it into every release), or None."""
-    try:
-        if path.stat().st_size > limit:
-            return None
-        return json.loads(path.read_bytes()).get("metadata", {}).get("reglab", {}).get("lab")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-@dataclass
-class Found:
-    """The notebook to grade in a submission, and what was left aside, for the student to hear."""
-    path: Path
-    notes: list[str] = field(default_factory=list)
-
-
-def find_notebook(path: Path, lab: Lab, limit: int = 50 * 2**20) -> Found:
-    """The notebook to grade: ``path`` itself, or the one notebook of ``lab`` in the folder ``path``.
-
-    In a folder, notebooks whose metadata names another lab are left aside (and said so); of the
-    rest there must be exactly one, else the submission cannot be graded, with the names found."""
-    if path.is_file():
-        return Found(path)
-    if not path.is_dir():
-        raise SubmissionError(f"{path.name}: no such file or folder")
-    found = sorted(p for p in path.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file())
-    for link in (p for p in found if p.is_symlink()):
-        raise SubmissionError(f"{link.name} is a link, not a file; submit the notebook itself")
-    if not found:
-        raise SubmissionError(f"no notebook was submitted (expected {lab.id}.ipynb)")
-    labs = {p: _lab_of(p, limit) for p in found}
-    mine = [p for p in found if labs[p] in (lab.id, None)]
-    others = [p for p in found if p not in mine]
-    aside = [f"{p.name} was not graded: it is lab {labs[p]}'s notebook, not {lab.id}'s" for p in others]
-    if len(mine) == 1:
-        ignored = f" ({', '.join(p.name for p in others)} left aside)" if others else ""
-        return Found(mine[0], aside + ([f"graded {mine[0].name}{ignored}"] if others else []))
-    if not mine:
-        raise SubmissionError("; ".join(f"{p.name} is lab {labs[p]}'s notebook, not {lab.id}'s" for p in others) +
-                              f"; submit the {lab.id} notebook")
-    raise SubmissionError(f"the folder holds {len(mine)} notebooks of this lab ({', '.join(p.name for p in mine)}); "
-                          f"submit exactly one, named {lab.id}.ipynb")
-
-
-def read_notebook(path: Path, limit: int = 50 * 2**20) -> tuple[nbformat.NotebookNode, bytes]:
-    """The notebook at ``path`` and its bytes; SubmissionError (naming the file, not where it lies)
-    if it is larger than ``limit`` bytes or not a valid Jupyter notebook."""
-    if path.stat().st_size > limit:
-        raise SubmissionError(f"{path.name} is larger than {limit // 2**20} MB; clear the outputs "
-                              "(Kernel > Restart and Clear Outputs), save, and submit again")
-    data = path.read_bytes()
-    try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        nbformat.validate(nb)
-    except UnicodeDecodeError:
-        raise SubmissionError(f"{path.name} is not a text file; submit the .ipynb notebook") from None
-    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds for bad input
-        detail = str(exc).splitlines()[0][:200].replace(str(path), path.name) if str(exc) else ""
-        raise SubmissionError(f"{path.name} is not a valid Jupyter notebook ({type(exc).__name__}: {detail}); "
-                              "re-download the release and copy your solutions into it") from None
-    return nb, data
-
-
-def recognise(nb: nbformat.NotebookNode, release: nbformat.NotebookNode, lab: Lab) -> list[str]:
-    """Notes on whose notebook this is: another lab's is refused, an older release's is said so."""
-    meta = nb.metadata.get("reglab", {}) if isinstance(nb.metadata.get("reglab"), dict) else {}
-    theirs, ours = meta.get("lab"), release.metadata.get("reglab", {})
-    if isinstance(theirs, str) and theirs != lab.id:
-        raise SubmissionError(f"this is lab {visible(theirs[:80], newlines=False)}'s notebook, not {lab.id}'s; "
-                              f"submit the {lab.id} notebook")
-    if isinstance(meta.get("build"), str) and meta.get("build") != ours.get("build"):
-        return ["the notebook was made from an older release of this lab; your answers were matched to the "
-                "current release's cells by their ids"]
-    return []
-
-
-def _grade_id(cell) -> str | None:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    return grade_id if isinstance(grade_id, str) else None
-
-
-@dataclass
-class Restored:
-    """A submission put back into the release's shape (see ``restore_given_cells``)."""
-    nb: nbformat.NotebookNode
-    notes: list[str]                     # what changed, for the report
-    edits: list[tuple[str, str, str]]    # (grade id, the student's text, the release's) of each given cell edited
-
-
-def restore_given_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> Restored:
-    """The release's cells in the release's order, with the student's answers put in, as nbgrader's
-    autograde does: locked cells (given code, self-checks) come from the release whatever the student
-    did to them; solution and written cells come from the student, matched by grade id; cells the
-    student added stay after the cell they followed."""
-    release_ids = [_grade_id(c) for c in release.cells]
-    student: dict[str, nbformat.NotebookNode] = {}
-    added: dict[str | None, list] = {}
-    previous = None
-    for cell in nb.cells:
-        grade_id = _grade_id(cell)
-        if grade_id in release_ids and grade_id not in student:
-            student[grade_id] = cell
-            previous = grade_id
-        else:
-            added.setdefault(previous, []).append(cell)
-    notes, edits = [], []
-    merged = nbformat.from_dict({**release, "cells": []})
-    merged.cells.extend(added.get(None, []))
-    for cell in release.cells:
-        grade_id = _grade_id(cell)
-        meta = cell.metadata.get("nbgrader", {})
-        mine = student.get(grade_id)
-        if meta.get("solution") and not meta.get("locked"):
-            if mine is None:
-                notes.append(f"the answer cell {grade_id!r} is missing from the submission; it was graded as unanswered")
-                merged.cells.append(cell)
-            else:
-                merged.cells.append(nbformat.from_dict({**cell, "source": mine.get("source", "")}))
-        else:
-            if mine is None or mine.get("source") != cell.source:
-                edits.append((grade_id or "(unnamed)", "" if mine is None else mine.get("source", ""), cell.source))
-            merged.cells.append(cell)
-        merged.cells.extend(added.get(grade_id, []))
-    if edits:
-        notes.append(f"{len(edits)} given or self-check cell(s) were changed or deleted; the release's version was used")
-    extra = sum(len(cells) for cells in added.values())
-    if extra:
-        notes.append(f"{extra} cell(s) you added were run too, in place")
-    return Restored(merged, notes, edits)
 
 
 # Engine modules that take no part in a grade: a change to them must not regrade a class.
@@ -214,7 +80,7 @@ def grader_version(lab: Lab, course: CourseConfig) -> str:
     checks = lab_checks.load(lab.checks)
     lab_files = [Path(importlib.util.find_spec(name).origin) for name in (lab.checks, lab.solutions)]
     lab_files += [Path(checks.helpers.__file__)] if checks.helpers else []
-    for path in [*engine, Path(lab_checks.__file__).parent / "base.py", *lab_files, release_path(lab)]:
+    for path in [*engine, Path(lab_checks.__file__).parent / "base.py", *lab_files, lab.release_path]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -232,7 +98,8 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: LabChecks, stopped: str | None) -> str | None:
+def _failure(call: probes.Call, outcome: probes.Outcome, item: Item, checks: LabChecks,
+             stopped: str | None) -> str | None:
     """Why an item cannot pass from how its calls went, before comparing any values."""
     under_test = call.func in item.functions
     if not outcome.ran:
@@ -276,7 +143,8 @@ def score_item(item: Item, calls: list[probes.Call], outcomes: dict, checks: Lab
         except CheckFailed as exc:
             message = str(exc)
         except Exception as exc:  # noqa: BLE001 - malformed student output must not crash the grader
-            message = f"the results of your functions could not be checked ({type(exc).__name__}); check what they return"
+            message = (f"the results of your functions could not be checked ({type(exc).__name__}); "
+                       "check what they return")
     passed = message == "correct"
     return ItemResult(item.id, item.title, list(item.functions), item.points if passed else 0.0, item.points, message)
 
@@ -302,15 +170,18 @@ def grade_in_process(namespace: dict, lab: Lab, course: CourseConfig, seed: int,
     return score(checks, item_calls, outcomes, Context("cpu", course.grading.tolerances["cpu"]))
 
 
-def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str) -> GradeResult:
-    """The result of a submission that cannot be graded at all: zero on every item, and why (once)."""
+def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str,
+            restored: Restored | None = None) -> GradeResult:
+    """The result of a submission that cannot be graded at all: zero on every item, and why (once);
+    with the given cells the student edited, where the notebook could be ``restored`` all the same."""
     checks = lab_checks.load(lab.checks)
     items = [ItemResult(item.id, item.title, list(item.functions), 0.0, item.points, "not graded (see above)")
              for item in checks.items]
     return GradeResult(lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(),
                        seed=submission_seed(course, lab, content), device="", sandbox="not run", items=items,
                        points=0.0, max_points=sum(i.max_points for i in items), seconds=0.0,
-                       problems=[f"not graded: {why}"], grader=grader_version(lab, course))
+                       problems=[f"not graded: {why}"], grader=grader_version(lab, course),
+                       edits=list(restored.edits) if restored else [])
 
 
 def _beside_the_verdict(problem: str, items: list[ItemResult]) -> str:
@@ -347,18 +218,33 @@ def grade_with_outputs(submission: Path, lab: Lab, course: CourseConfig, *, devi
                        seed: int | None = None, run_demos: bool = True) -> tuple[GradeResult, nbformat.NotebookNode]:
     """The result, and the notebook as it ran (the release's cells with the student's answers, and the
     outputs kept within the printout budget) for formgrader."""
+    start = time.perf_counter()
+    prepared = prepare(submission, lab, course.grading.max_notebook_mb * 2**20)
+    return _grade_prepared(prepared, lab, course, start, device=device, seed=seed, run_demos=run_demos)
+
+
+def grade_or_refuse(path: Path, lab: Lab, course: CourseConfig, *, device: str | None = None,
+                    run_demos: bool = True) -> tuple[GradeResult, nbformat.NotebookNode | None]:
+    """Grade the notebook file at ``path`` as ``grade_with_outputs`` does, or, where it cannot be graded,
+    refuse it (``refusal``) with the notebook restored as well as it can be (None if unreadable), for
+    formgrader; never raises SubmissionError. The notebook is restored once either way."""
+    start = time.perf_counter()
+    prepared = None
+    try:
+        prepared = prepare(path, lab, course.grading.max_notebook_mb * 2**20)
+        return _grade_prepared(prepared, lab, course, start, device=device, run_demos=run_demos)
+    except SubmissionError as exc:
+        content = prepared.content if prepared else path.read_bytes()
+        restored = prepared.restored if prepared else salvage(content, lab)
+        return refusal(path, lab, course, content, str(exc), restored), restored.nb if restored else None
+
+
+def _grade_prepared(prepared: Prepared, lab: Lab, course: CourseConfig, start: float, *, device: str | None,
+                    seed: int | None = None, run_demos: bool = True) -> tuple[GradeResult, nbformat.NotebookNode]:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    start = time.perf_counter()
-    limit = course.grading.max_notebook_mb * 2**20
-    found = find_notebook(submission, lab, limit)
-    path = found.path
-    nb, content = read_notebook(path, limit)
-    release = nbformat.read(release_path(lab), as_version=4)
-    notes = found.notes + recognise(nb, release, lab)
-    restored = restore_given_cells(nb, release)
-    nb, notes = restored.nb, notes + restored.notes
-    code = review.review(nb, {_grade_id(c) for c in release.cells if c.metadata.get("nbgrader", {}).get("locked")})
+    nb, notes, content = prepared.restored.nb, prepared.notes, prepared.content
+    code = review.review(nb, locked_ids(prepared.release))
     device = resolve_device(device or course.grading.device)
     seed = submission_seed(course, lab, content) if seed is None else seed
     ctx = Context(device=device, float32=course.grading.tolerances[device])
@@ -378,7 +264,8 @@ def grade_with_outputs(submission: Path, lab: Lab, course: CourseConfig, *, devi
     problems = notes + ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + \
         [_beside_the_verdict(problem, items) for problem in run.cell_errors]
     return GradeResult(
-        lab=lab.id, submission=str(path), sha256=hashlib.sha256(content).hexdigest(), seed=seed, device=device,
-        sandbox=command.note, items=items, points=sum(i.points for i in items),
+        lab=lab.id, submission=str(prepared.path), sha256=hashlib.sha256(content).hexdigest(), seed=seed,
+        device=device, sandbox=command.note, items=items, points=sum(i.points for i in items),
         max_points=sum(i.max_points for i in items), seconds=round(time.perf_counter() - start, 2),
-        problems=problems, printout=run.printout, grader=grader_version(lab, course), flags=code.flags()), run.notebook
+        problems=problems, printout=run.printout, grader=grader_version(lab, course), flags=code.flags(),
+        edits=list(prepared.restored.edits)), run.notebook

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grade import GradeResult, restore_given_cells
-from autograder.report import write_atomically
-from reglab.build import release_path
+from autograder.grade import GradeResult
 from autograder.lateness import TIMESTAMP, submission_time
+from autograder.report import write_atomically
 from reglab.config import ROOT, Lab
 
 
@@ -52,14 +51,11 @@ def _comment(result: GradeResult, function: str) -> str | None:
     return ("Hidden checks of " + function + ":\n" + "\n".join(lines)) if lines else None
 
 
-def autograded_notebook(lab: Lab, submission: Path) -> nbformat.NotebookNode:
-    """The submission as formgrader shows it: the release's cells with the student's answers in
-    (the blank release, for a file that is not a notebook)."""
-    release = nbformat.read(release_path(lab), as_version=4)
-    try:
-        return restore_given_cells(nbformat.read(submission, as_version=4), release).nb
-    except Exception:  # noqa: BLE001 - graded as unreadable already; formgrader still needs a notebook
-        return release
+def autograded_notebook(lab: Lab, ran: Path | None) -> nbformat.NotebookNode:
+    """The submission as formgrader shows it: the notebook the class grader kept (as it ran, or a
+    refused one restored: the release's cells with the student's answers in), else the blank release
+    (a folder with no notebook to grade, a file that is not a notebook)."""
+    return nbformat.read(ran if ran is not None else lab.release_path, as_version=4)
 
 
 def record(lab: Lab, graded: list[tuple[str, GradeResult, Path, Path | None]], root: Path = ROOT) -> int:
@@ -92,7 +88,7 @@ def record(lab: Lab, graded: list[tuple[str, GradeResult, Path, Path | None]], r
                 warnings.filterwarnings("ignore", "Object of type <Submitted", SAWarning)
                 gradebook.update_or_create_submission(lab.id, student, extension=extension or None,
                                                       **({"timestamp": stamp} if stamp else {}))
-            nb = nbformat.read(ran, as_version=4) if ran is not None else autograded_notebook(lab, submission)
+            nb = autograded_notebook(lab, ran)
             scores = {item.id: item.points for item in result.items}
             for cell in nb.cells:
                 meta = cell.metadata.get("nbgrader", {})

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from autograder import harness
 from autograder.text import visible
 from autograder.workspace import read_kernel_file
 
@@ -276,7 +277,6 @@ def probe_cell(plan: Path, records: Path, skip) -> str:
     run_probes on the notebook's globals. It adds no name to the notebook, and a student's helper
     named like one of the harness's cannot replace it (the trailing ``;`` keeps IPython from
     showing the expression's value)."""
-    from autograder import harness
     source = Path(harness.__file__).read_text()
     return (f"(lambda __reglab_harness: (exec(compile({source!r}, '<reglab harness>', 'exec'), __reglab_harness), "
             f"__reglab_harness['run_probes']({str(plan)!r}, {str(records)!r}, globals(), skip={sorted(skip)!r})))"
@@ -287,7 +287,6 @@ def run_in_process(calls: list[Call], namespace: dict, folder: Path, *, device: 
                    timeout: float = 30.0, helpers: str = "") -> dict[str, Outcome]:
     """Write the plan, run the harness here on ``namespace``, read the records back: the whole
     protocol without a kernel, for tests and benchmarks (never for grading student code)."""
-    from autograder import harness
     plan, records = folder / "plan.pt", folder / "records"
     records.mkdir(parents=True, exist_ok=True)
     write_plan(calls, plan, device, timeout, helpers)

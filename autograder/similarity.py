@@ -2,7 +2,7 @@
 
     report = similarity_report(lab, Path("submitted"), Path("out/similarity/06b-batchnorm-by-hand"))
 
-Each notebook is put back into the release's shape (``grade.restore_given_cells``); its
+Each notebook is put back into the release's shape (``submission.restore_given_cells``); its
 solution cells and the code cells the student added make one document. The reference
 (the solution cells of the lab's source notebook, built from ``solutions/``) and an
 earlier term's submissions (``archive``) are documents too, compared with this class only.
@@ -40,7 +40,7 @@ from pygments.token import Comment, Name, Operator, Punctuation, String, Text
 from tqdm import tqdm
 
 from autograder.classroom import MAX_NOTEBOOK_BYTES, check_student_id, from_submitted
-from reglab.build import release_path, source_path
+from autograder.submission import SubmissionError, read_notebook, restore_given_cells
 from reglab.config import Lab
 
 K = 12          # tokens per fingerprint: shorter runs are common to any two solutions
@@ -173,7 +173,8 @@ def compare(a: Document, b: Document) -> Pair | None:
     """The pair's shares of shared code, or None when they share no fingerprint."""
     if not a.fingerprints.keys() & b.fingerprints.keys():
         return None
-    index_a, index_b = find_fingerprint_overlap(set(a.fingerprints), set(b.fingerprints), a.fingerprints, b.fingerprints)
+    index_a, index_b = find_fingerprint_overlap(set(a.fingerprints), set(b.fingerprints),
+                                                a.fingerprints, b.fingerprints)
     slices_a, slices_b = get_copied_slices(index_a, K), get_copied_slices(index_b, K)
     shared_a, shared_b = int(np.sum(slices_a[1] - slices_a[0])), int(np.sum(slices_b[1] - slices_b[0]))
     return Pair(a, b, (shared_a + shared_b) / (a.covered + b.covered), shared_a / a.covered, shared_b / b.covered,
@@ -184,7 +185,6 @@ def compare(a: Document, b: Document) -> Pair | None:
 
 def student_code(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
     """The code a student wrote, a text per cell: solution cells and added code cells, in the release's order."""
-    from autograder.grade import restore_given_cells
     given = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source
              for cell in release.cells if not cell.metadata.get("nbgrader", {}).get("solution")}
     parts = []
@@ -192,14 +192,14 @@ def student_code(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> l
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell.cell_type != "code" or (grade_id in given and given[grade_id] == cell.source):
             continue
-        label = grade_id if isinstance(grade_id, str) and grade_id.startswith("solution") else "a cell the student added"
+        solution = isinstance(grade_id, str) and grade_id.startswith("solution")
+        label = grade_id if solution else "a cell the student added"
         parts.append(f"# ---- {label}\n{cell.source}")
     return parts
 
 
 def read_capped(path: Path) -> nbformat.NotebookNode:
     """The notebook at ``path``, refused (SubmissionError) when larger than the cap or not a notebook."""
-    from autograder.grade import SubmissionError, read_notebook
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
         raise SubmissionError(f"{path}: {size:,} bytes, larger than the {MAX_NOTEBOOK_BYTES:,} "
@@ -207,7 +207,8 @@ def read_capped(path: Path) -> nbformat.NotebookNode:
     return read_notebook(path)[0]
 
 
-def _documents(folder: Path, lab: Lab, kind: str, release, given, problems: list[str], progress: bool) -> list[Document]:
+def _documents(folder: Path, lab: Lab, kind: str, release, given, problems: list[str],
+               progress: bool) -> list[Document]:
     prefix = "archive/" if kind == "archive" else ""
     try:
         submissions, refused = from_submitted(folder, lab)
@@ -221,7 +222,8 @@ def _documents(folder: Path, lab: Lab, kind: str, release, given, problems: list
                         if student.is_dir() and not student.is_symlink() and not (student / lab.id).is_dir()
                         and check_student_id(student.name) is None)
     found = []
-    for submission in tqdm(submissions, desc=f"reading {kind} notebooks", unit="notebook", delay=2, disable=not progress):
+    for submission in tqdm(submissions, desc=f"reading {kind} notebooks", unit="notebook", delay=2,
+                           disable=not progress):
         name = prefix + submission.student
         if submission.problem:
             problems.append(f"{name}: {submission.problem}")
@@ -252,7 +254,7 @@ def _first_characters(cells: list[str], limit: int) -> list[str]:
 
 def reference_document(lab: Lab, given: set[int]) -> Document:
     """The lab's reference: the solution cells of the source notebook, which the build fills from solutions/."""
-    source = nbformat.read(source_path(lab), as_version=4)
+    source = nbformat.read(lab.source_path, as_version=4)
     cells = [c.source for c in source.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
     return document(REFERENCE, "reference", cells, given)
 
@@ -262,9 +264,9 @@ def similarity_report(lab: Lab, submitted: Path, out_dir: Path, *, archive: Path
     """Compare every submission of ``lab`` in ``submitted`` with each other, the reference and
     ``archive``; write ``similarity.html`` and ``similarity.csv`` into ``out_dir``."""
     start = time.perf_counter()
-    if not release_path(lab).is_file():
-        raise FileNotFoundError(f"{release_path(lab)}: no release of {lab.id}; run `reglab release --lab {lab.short}`")
-    release = nbformat.read(release_path(lab), as_version=4)
+    if not lab.release_path.is_file():
+        raise FileNotFoundError(f"{lab.release_path}: no release of {lab.id}; run `reglab release --lab {lab.short}`")
+    release = nbformat.read(lab.release_path, as_version=4)
     given = boilerplate(release)
     problems: list[str] = []
     students = _documents(submitted, lab, "student", release, given, problems, progress)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
@@ -70,8 +69,7 @@ def cmd_grade(args, course) -> int:
 def cmd_grade_class(args, course) -> int:
     """Grade every submission of a lab: results, feedback pages, gradebook, a summary table."""
     from autograder import report
-    from autograder.classroom import from_submitted, grade_class, import_zip, publish
-    from autograder.grade import GradeResult
+    from autograder.classroom import from_submitted, grade_class, import_zip, publish, stored_result
     lab = course.lab(args.lab)
     submitted = Path(args.submitted)
     refused = []
@@ -87,9 +85,9 @@ def cmd_grade_class(args, course) -> int:
     published = publish(lab, course, submissions, out, config.ROOT, gradebook=not args.no_gradebook)
     rows = []
     for submission in submissions:
-        if submission.student in run.failed:
+        result = None if submission.student in run.failed else stored_result(out, submission.student)
+        if result is None:
             continue
-        result = GradeResult.from_json(json.loads((out / f"{submission.student}.json").read_text()))
         note = "graded now" if submission.student in run.graded else "unchanged since its last grading"
         rows.append((submission.student, result, note + (f"; {result.problems[0]}" if result.problems else "")))
     print(report.table(rows), end="")
@@ -128,9 +126,8 @@ def cmd_demo(args, course) -> int:
     """Build and release every lab, then grade its example submissions the way a TA grades a class
     (results, feedback pages, gradebook), and print the table with what each had to lose."""
     from autograder import report
-    from autograder.classroom import from_submitted, grade_class, publish
+    from autograder.classroom import from_submitted, grade_class, publish, stored_result
     from autograder.cluster import local_cluster
-    from autograder.grade import GradeResult
     from reglab.examples import mismatch, write_submissions
     out, submitted = Path(args.out), config.ROOT / "submitted"
     failures = 0
@@ -151,7 +148,7 @@ def cmd_demo(args, course) -> int:
                     failures += 1
                     print(f"  FAILED {submission.student}: {run.failed[submission.student]}")
                     continue
-                result = GradeResult.from_json(json.loads((out / lab.id / f"{example.name}.json").read_text()))
+                result = stored_result(out / lab.id, example.name)
                 lost = {item.id for item in result.items if item.points < item.max_points}
                 problem = mismatch(example, lost, {item.id for item in result.items})
                 failures += problem is not None
@@ -168,7 +165,8 @@ def cmd_demo(args, course) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="reglab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = argparse.ArgumentParser(prog="reglab", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True)
     for name, func, help_text in [("build", cmd_build, "notebooks/ + solutions/ -> source/"),
                                   ("release", cmd_release, "build, then nbgrader generate_assignment -> release/"),
@@ -179,11 +177,13 @@ def parser() -> argparse.ArgumentParser:
     grade = sub.add_parser("grade", help="grade one submission")
     grade.add_argument("submission", help="a notebook, or a folder holding one")
     grade.add_argument("--lab", required=True, help="a lab id or its short form (06b)")
-    grade.add_argument("--device", choices=["cpu", "cuda", "auto"], help="where hidden inputs are made (default: course.yml)")
+    grade.add_argument("--device", choices=["cpu", "cuda", "auto"],
+                       help="where hidden inputs are made (default: course.yml)")
     grade.add_argument("--seed", type=int, help="hidden-input seed (default: derived from course.yml and the file)")
     grade.add_argument("--no-outputs", action="store_true",
                        help="decide the points only: skip the self-check and demo cells (a fast regrade)")
-    grade.add_argument("--out", default="out/grades", help="folder for <name>.json and <name>.txt (default: out/grades)")
+    grade.add_argument("--out", default="out/grades",
+                       help="folder for <name>.json and <name>.txt (default: out/grades)")
     grade.add_argument("--name", help="file name for the result (default: the notebook's name)")
     grade.set_defaults(func=cmd_grade)
     klass = sub.add_parser("grade-class", help="grade every submission of a lab (resumable)")
@@ -207,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
     similar.add_argument("--submitted", default=str(config.ROOT / "submitted"),
                          help="nbgrader's submitted/ folder: <student>/<lab id>/<notebook> (default: ./submitted)")
     similar.add_argument("--archive", help="earlier terms' submissions, compared too (same layout as --submitted)")
-    similar.add_argument("--out", help="folder for similarity.html and similarity.csv (default: out/similarity/<lab id>)")
+    similar.add_argument("--out",
+                         help="folder for similarity.html and similarity.csv (default: out/similarity/<lab id>)")
     similar.set_defaults(func=cmd_similarity)
     demo = sub.add_parser("demo", help="release every lab and grade the bundled example submissions")
     demo.add_argument("--device", choices=["cpu", "cuda", "auto"])

@@ -38,14 +38,17 @@ def grading_cluster():
 
 
 @pytest.fixture(scope="session")
-def graded(course, tmp_path_factory, grading_cluster):
+def graded_folders():
+    """{lab short: the folder ``graded`` wrote that lab's results into} (its <example>.json, .txt, .ipynb)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def graded(course, tmp_path_factory, grading_cluster, graded_folders):
     """graded("06c") -> {example name: (Example, GradeResult)}: every bundled example of that lab,
     graded for real in the sandbox, once per session, as a class (each example a student) on the
     session's grading cluster."""
-    import json
-
-    from autograder.classroom import from_submitted, grade_class
-    from autograder.grade import GradeResult
+    from autograder.classroom import from_submitted, grade_class, stored_result
     from reglab.examples import write_submissions
 
     cache = {}
@@ -59,8 +62,8 @@ def graded(course, tmp_path_factory, grading_cluster):
             assert not refused, refused
             run = grade_class(lab, course, found, out, dask_address=grading_cluster, progress=False)
             assert not run.failed, run.failed
-            cache[short] = {example.name: (example, GradeResult.from_json(json.loads(
-                (out / f"{example.name}.json").read_text()))) for example, _ in written}
+            graded_folders[short] = out
+            cache[short] = {example.name: (example, stored_result(out, example.name)) for example, _ in written}
         return cache[short]
 
     return grade
@@ -72,7 +75,7 @@ def graded06b(graded):
 
 
 @pytest.fixture(scope="session")
-def graded_course(course, lab06b, graded06b):
+def graded_course(course, lab06b, graded06b, graded_folders):
     """graded_course(root) -> root: a course directory with 06b released into its gradebook and three
     submissions graded and published into it (results, feedback, gradebook, autograded/): alice the
     reference, bob the blank release, carol a bug, 5 hours late."""
@@ -83,6 +86,7 @@ def graded_course(course, lab06b, graded06b):
     import nbformat
 
     from autograder.classroom import from_submitted, publish
+    from autograder.grade import grader_version
     from autograder.report import write
     from reglab.calendar import set_due_date
     from reglab.release import nbgrader
@@ -101,9 +105,12 @@ def graded_course(course, lab06b, graded06b):
             (folder / "timestamp.txt").write_text((lab06b.due + late).strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
         found, _ = from_submitted(root / "submitted", lab06b)
         out = root / "grades" / lab06b.id
-        for submission in found:              # the results as grade_class writes them
+        grader = grader_version(lab06b, course)   # as of now: checks edited since the session graded stay current
+        for submission in found:              # the results and notebooks as grade_class writes them
             result = graded06b[students[submission.student]][1]
-            write(dataclasses.replace(result, sha256=submission.sha256), out, submission.student)
+            write(dataclasses.replace(result, sha256=submission.sha256, grader=grader), out, submission.student)
+            shutil.copy(graded_folders["06b"] / f"{students[submission.student]}.ipynb",
+                        out / f"{submission.student}.ipynb")
         assert publish(lab06b, course, found, out, root) == 3
         return root
 

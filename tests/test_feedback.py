@@ -9,11 +9,12 @@ import torch
 
 from autograder import feedback, harness, probes
 from autograder.grade import plan
+from autograder.submission import restore_given_cells
 from reglab.config import ROOT
 
 
-def _page(lab, result, edits=()):
-    return feedback.page(lab, "alice", result, list(edits))
+def _page(lab, result):
+    return feedback.page(lab, "alice", result)
 
 
 def test_each_item_shows_its_points_and_message(lab06b, graded06b):
@@ -69,12 +70,12 @@ def test_printout_is_truncated_and_escaped(lab06b, graded06b):
 
 def test_edited_given_cells_are_shown_as_a_diff_against_the_release(lab06b, graded06b, tmp_path):
     example, result = graded06b["reference"]
+    assert result.edits == []
     nb = nbformat.from_dict(example.notebook)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "forward_train")
     cell.source = "print('forward_train: OK')  # all good, trust me"
-    path = tmp_path / "alice.ipynb"
-    nbformat.write(nb, path)
-    written = feedback.write(lab06b, "alice", result, path, tmp_path)
+    edits = restore_given_cells(nb, nbformat.read(lab06b.release_path, as_version=4)).edits   # as grading keeps them
+    written = feedback.write(lab06b, "alice", dataclasses.replace(result, edits=edits), tmp_path)
     assert written == tmp_path / "feedback" / "alice" / lab06b.id / feedback.PAGE_NAME
     page = written.read_text()
     assert "Given cells you changed" in page and "+print(&#x27;forward_train: OK&#x27;)  # all good, trust me" in page

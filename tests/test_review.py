@@ -5,14 +5,14 @@ import nbformat
 import pytest
 
 from autograder import checks, review
-from autograder.grade import restore_given_cells
-from reglab.build import release_path
+from autograder.submission import restore_given_cells
 from reglab.examples import examples
+
 from conftest import selected_labs
 
 
 def _reviewed(lab, notebook):
-    release = nbformat.read(release_path(lab), as_version=4)
+    release = nbformat.read(lab.release_path, as_version=4)
     given = {c.metadata["nbgrader"]["grade_id"] for c in release.cells if c.metadata.get("nbgrader", {}).get("locked")}
     return review.review(restore_given_cells(notebook, release).nb, given)
 
@@ -40,7 +40,7 @@ def test_a_bug_loses_to_the_review_at_most_its_own_item(lab):
 
 def _notebook(lab, code):
     from reglab.examples import fill
-    return fill(nbformat.read(release_path(lab), as_version=4), code, {})
+    return fill(nbformat.read(lab.release_path, as_version=4), code, {})
 
 
 CASES = [  # (code of the solution cell, what the review must name, items it must cost)
@@ -50,7 +50,8 @@ CASES = [  # (code of the solution cell, what the review must name, items it mus
     ("from torch.nn.functional import batch_norm as bn\ndef _helper(x):\n    return bn(x, None, None, training=True)\n"
      "def batchnorm_forward(x, *a, **k):\n    return _helper(x), None",
      "torch.nn.functional.batch_norm", {"forward_train", "running_stats", "eval_mode"}),
-    ("import torch\ndef batchnorm_backward_fast(dout, cache):\n    return torch.ops.aten.native_batch_norm_backward(dout)",
+    ("import torch\ndef batchnorm_backward_fast(dout, cache):\n"
+     "    return torch.ops.aten.native_batch_norm_backward(dout)",
      "torch.ops", {"backward_fast"}),
     ("def batchnorm_backward(dout, cache):\n    node = cache[0].grad_fn\n    return node.next_functions",
      "autograd's graph", {"backward_staged"}),
@@ -60,7 +61,8 @@ CASES = [  # (code of the solution cell, what the review must name, items it mus
      "input transformers", {"forward_train", "running_stats", "eval_mode", "backward_staged", "backward_fast"}),
     ("import torch\nwith torch._C.DisableTorchFunction():\n    pass",
      "torch._C", {"forward_train", "running_stats", "eval_mode", "backward_staged", "backward_fast"}),
-    ("import torch.nn.functional as F\ndef batchnorm_forward(x, *a, **k):\n    return getattr(F, 'batch' + '_norm')(x), None",
+    ("import torch.nn.functional as F\ndef batchnorm_forward(x, *a, **k):\n"
+     "    return getattr(F, 'batch' + '_norm')(x), None",
      "computed name", {"forward_train", "running_stats", "eval_mode"}),
 ]
 
@@ -78,7 +80,8 @@ def test_a_local_that_shares_a_name_with_a_test_cell_is_not_the_test_cells_value
     is their own value, not that cell's."""
     code = ("import torch, torch.nn.functional as F\nout = F.batch_norm(torch.ones(4, 3), None, None, training=True)\n"
             "def batchnorm_forward(x, gamma, beta, rm, rv, training=True, momentum=0.1, eps=1e-5):\n"
-            "    out = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps)\n    return out * gamma + beta, None")
+            "    out = (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps)\n"
+            "    return out * gamma + beta, None")
     assert _lost(lab06b, _notebook(lab06b, code)) == set()
 
 
