@@ -119,11 +119,17 @@ class _LogTail:
 
 
 class _KernelManager(AsyncKernelManager):
-    """One kernel start: its connection file in the grader's folder, handed to the kernel's user
-    through a descriptor; its sockets in a folder made for this start; its log through a pipe; and
-    zmq contexts that cap message sizes."""
+    """One kernel start of ``run``: its connection file in the grader's folder, handed to the kernel's
+    user through a descriptor; its sockets in a folder made for this start; its log through a pipe
+    into the run's log tail; and zmq contexts that cap message sizes (the run destroys them at its end)."""
 
-    run: KernelRun | None = None
+    def __init__(self, run: KernelRun, **kwargs):
+        self.run = run
+        super().__init__(**kwargs)
+
+    def launched(self):
+        """The process jupyter_client started for the kernel (bubblewrap, or the kernel's Python), or None."""
+        return getattr(self.provisioner, "process", None)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         give_file(self.run.ws.connection_file, self.run.ws.uid)
@@ -143,13 +149,12 @@ class _CappedClient(NotebookClient):
     """A NotebookClient that keeps outputs and display updates only while ``output_budget``
     characters last, keeps no comm (widget) state, and keeps each failed cell's error from its
     execute reply (an error *output* can be missing: dropped over the budget, or never sent by a
-    kernel out of memory)."""
+    kernel out of memory). Its kernel manager can be replaced by a fresh one (``replace_kernel``)."""
 
-    output_budget: int = 0
-    dropped: bool = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, nb: nbformat.NotebookNode, km: _KernelManager, *, output_budget: int, **kwargs):
+        super().__init__(nb, km=km, **kwargs)
+        self.output_budget = output_budget
+        self.dropped = False                       # some output was dropped over the budget
         self.reply_errors: dict[int, tuple[str, str]] = {}
         self.on_cell_error = self._keep_error
         self.store_widget_state = False
@@ -157,6 +162,32 @@ class _CappedClient(NotebookClient):
     def _keep_error(self, cell, cell_index, execute_reply):
         content = execute_reply.get("content", {})
         self.reply_errors[cell_index] = (str(content.get("ename"))[:80], str(content.get("evalue"))[:200])
+
+    def take_error(self, cell_index: int) -> tuple[str, str] | None:
+        """(name, value) of the error the cell's execute reply carried, if it failed."""
+        return self.reply_errors.pop(cell_index, None)
+
+    def allow(self, characters: int) -> None:
+        """Room for ``characters`` more of output, beyond what is left of the budget."""
+        self.output_budget = max(self.output_budget, 0) + characters
+
+    def stop_channels(self) -> None:
+        """Close the channels to the kernel, if open."""
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+
+    async def stop_kernel(self) -> None:
+        """Kill the kernel and its sandbox (its whole process group), then let jupyter_client clean up."""
+        processes.kill_group(self.km.launched())
+        self.stop_channels()
+        with contextlib.suppress(Exception):     # already killed: the rest is best-effort cleanup
+            await self.km.shutdown_kernel(now=True)
+
+    async def replace_kernel(self, km: _KernelManager) -> None:
+        """Stop this kernel for good; the next ``async_setup_kernel`` starts ``km``'s."""
+        await self.stop_kernel()
+        self.km = km
 
     def _spend(self, msg) -> bool:
         size = len(str(msg.get("content", {})))
@@ -169,8 +200,8 @@ class _CappedClient(NotebookClient):
     def output(self, outs, msg, display_id, cell_index):
         if not self._spend(msg):
             if not any(o.get("name") == "stderr" and "over the printout limit" in str(o.get("text")) for o in outs):
-                outs.append(nbformat.v4.new_output("stream", name="stderr",
-                                                   text="\n[... further output dropped: over the printout limit ...]\n"))
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text="\n[... further output dropped: over the printout limit ...]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -224,11 +255,6 @@ def is_demo(cell) -> bool:
     demo = cell.get("metadata", {}).get("reglab", {})
     return (isinstance(demo, dict) and demo.get("demo") is True) or \
         (isinstance(nbgrader, dict) and bool(nbgrader.get("grade")) and bool(nbgrader.get("locked")))
-
-
-def _launched(km: AsyncKernelManager | None):
-    """The process jupyter_client started for the kernel (bubblewrap, or the kernel's Python)."""
-    return getattr(getattr(km, "provisioner", None), "process", None)
 
 
 # Run in the kernel after its strays are killed: a killed child stays a zombie, holding a
@@ -297,17 +323,16 @@ class KernelRun:
         spec = {"argv": command.argv, "display_name": "reglab confined kernel", "language": "python",
                 "interrupt_mode": "message"}
         (self.spec_dir / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec))
-        self.client = _CappedClient(nb, km=self._manager(), kernel_name=KERNEL_NAME, timeout=None, allow_errors=True,
-                                    startup_timeout=120, resources={"metadata": {"path": str(ws.home)}})
-        self.client.output_budget = 4 * limits.max_output_chars
+        self.client = _CappedClient(nb, self._manager(), output_budget=4 * limits.max_output_chars,
+                                    kernel_name=KERNEL_NAME, timeout=None, allow_errors=True, startup_timeout=120,
+                                    resources={"metadata": {"path": str(ws.home)}})
 
     def _manager(self) -> _KernelManager:
-        km = _KernelManager(kernel_name=KERNEL_NAME,
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.spec_dir)]),
-                            transport="ipc", ip=str(self.ws.new_ipc_folder() / "kernel"),
-                            connection_file=str(self.ws.connection_file))
-        km.run = self
-        return km
+        """A manager for the next kernel start, with a socket folder of its own."""
+        return _KernelManager(self, kernel_name=KERNEL_NAME,
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.spec_dir)]),
+                              transport="ipc", ip=str(self.ws.new_ipc_folder() / "kernel"),
+                              connection_file=str(self.ws.connection_file))
 
     # -- one kernel -------------------------------------------------------------------------------
 
@@ -326,7 +351,7 @@ class KernelRun:
         """SIGKILL what a cell left running and have the kernel reap it. A fork bomb's children would
         otherwise hold every process slot the limits allow, and the kernel could not start a thread
         for the next cell. Returns how many processes were stopped."""
-        stray, reap = processes.strays(_launched(self.client.km))
+        stray, reap = processes.strays(self.client.km.launched())
         for pid in stray:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -359,7 +384,7 @@ class KernelRun:
             if not done:
                 raise _IgnoredInterrupt(index)
         task.result()
-        self._record_cell(cell, self.client.reply_errors.pop(index, None))
+        self._record_cell(cell, self.client.take_error(index))
         if await self._stop_strays():
             self.execution.cell_errors.append(f"{cell_name(cell)}: left processes running; they were stopped")
 
@@ -407,7 +432,7 @@ class KernelRun:
         cell = nbformat.v4.new_code_cell(probes.probe_cell(self.ws.plan, self.ws.records / records,
                                                            self.execution.hung), metadata={"reglab": {"probes": True}})
         self.nb.cells.append(cell)
-        self.client.output_budget = max(self.client.output_budget, 0) + 64_000   # room for the harness's own line
+        self.client.allow(64_000)                  # room for the harness's own line
         stall = self.limits.probe_timeout + PROBE_SLACK_S
         async with self._executing(cell, len(self.nb.cells) - 1) as task:
             written, since = -1, time.monotonic()
@@ -451,14 +476,7 @@ class KernelRun:
 
     async def _restart(self) -> None:
         """Stop the kernel and its sandbox; the next attempt starts a fresh one with a manager of its own."""
-        km = self.client.km
-        processes.kill_group(_launched(km))
-        if self.client.kc is not None:
-            self.client.kc.stop_channels()
-            self.client.kc = None
-        with contextlib.suppress(Exception):     # already killed: the rest is best-effort cleanup
-            await km.shutdown_kernel(now=True)
-        self.client.km = self._manager()
+        await self.client.replace_kernel(self._manager())
 
     # -- the phases -------------------------------------------------------------------------------
 
@@ -496,7 +514,8 @@ class KernelRun:
                 execution.stopped = await self._cause_of_death()
                 return
             except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is reported, not raised
-                execution.stopped = visible(f"the kernel failed: {type(exc).__name__}: {str(exc)[:300]}", newlines=False)
+                execution.stopped = visible(f"the kernel failed: {type(exc).__name__}: {str(exc)[:300]}",
+                                            newlines=False)
                 return
             await self._restart()
         self.execution.stopped = f"the notebook needed more than {MAX_ATTEMPTS} fresh kernels; grading stopped"
@@ -519,7 +538,7 @@ class KernelRun:
     async def _cause_of_death(self) -> str:
         """Why the kernel died, from its exit status: bubblewrap exits with 128 + the signal that
         killed the kernel, a kernel started without it with minus the signal."""
-        process = _launched(self.client.km)
+        process = self.client.km.launched()
         for _ in range(20):                          # its exit may be a moment behind nbclient's notice
             if process is None or process.poll() is not None:
                 break
@@ -554,20 +573,16 @@ class KernelRun:
             if work not in done:
                 reason = disk.result() if disk in done else \
                     f"the submission ran past its total time limit of {self.limits.total_timeout:g} s"
-                processes.kill_group(_launched(self.client.km))
+                processes.kill_group(self.client.km.launched())
                 work.cancel()
                 await asyncio.wait({work}, timeout=30)
                 self.execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
         finally:
             disk.cancel()
-            km = self.client.km
             # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
-            if km is not None and km.has_kernel:
-                processes.kill_group(_launched(km))
-                with contextlib.suppress(Exception):   # already killed: the rest is best-effort cleanup
-                    await km.shutdown_kernel(now=True)
-            if self.client.kc is not None:
-                self.client.kc.stop_channels()
+            if self.client.km.has_kernel:
+                await self.client.stop_kernel()
+            self.client.stop_channels()
             for context in self.contexts:
                 context.destroy(linger=0)
 
