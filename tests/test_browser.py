@@ -86,7 +86,8 @@ def _jupyter_server(root, tmp_path):
     log_path = tmp_path / "jupyterlab.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [str(lab_exe), "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+            [str(lab_exe), "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+             "--ServerApp.port_retries=0",
              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
              f"--LabApp.user_settings_dir={config / 'lab' / 'user-settings'}",
              f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
