@@ -23,7 +23,8 @@ from nbgrader.plugins import ExportPlugin
 from autograder.report import write_atomically
 
 
-def rows(gradebook: Gradebook, assignments: list[str] | None = None, students: list[str] | None = None) -> list[list[str]]:
+def rows(gradebook: Gradebook, assignments: list[str] | None = None,
+         students: list[str] | None = None) -> list[list[str]]:
     labs = [a for a in sorted(gradebook.assignments, key=lambda a: a.name) if not assignments or a.name in assignments]
     table = [["student_id", "last_name", "first_name", "email",
               *(column for lab in labs for column in (lab.name, f"{lab.name} notes"))],

@@ -1,12 +1,11 @@
 """The probe runner that executes INSIDE the student's kernel.
 
-The engine sends this file's text as one extra cell after the submission has
-run; the cell executes it in a namespace of its own (``probes.probe_cell``), so no
-name here can replace, or be replaced by, a name of the student's. It replays a plan of calls into the student's functions on hidden inputs
-and writes what came back, as plain data, one file per call. Nothing here
-decides points: the student's process can tamper with anything in it, so the
-trusted grader only reads the files back with ``torch.load(weights_only=True)``
-and compares values itself.
+The engine sends this file's text as one extra cell after the submission has run; the cell executes
+it in a namespace of its own (``probes.probe_cell``), so no name here can replace, or be replaced
+by, a name of the student's. It replays a plan of calls into the student's functions on hidden
+inputs and writes what came back, as plain data, one file per call. Nothing here decides points: the
+student's process can tamper with anything in it, so the trusted grader only reads the files back
+with ``torch.load(weights_only=True)`` and compares values itself.
 
 Self-contained on purpose (stdlib and torch only): the autograder package is
 not visible inside the sandbox.

@@ -36,7 +36,8 @@ def readable(result: GradeResult) -> str:
         lines += ["", "FLAGGED for a TA's look (the code review found constructs the labs do not allow):"]
         lines += [f"  - {visible(flag, newlines=False)}" for flag in result.flags[:20]]
     if result.problems:
-        lines += ["", "While running the notebook:"] + [f"  - {visible(p, newlines=False)}" for p in result.problems[:20]]
+        lines += ["", "While running the notebook:"]
+        lines += [f"  - {visible(p, newlines=False)}" for p in result.problems[:20]]
     lines += ["", "Written answers are graded by hand; this report covers the hidden checks only."]
     return "\n".join(lines) + "\n"
 
@@ -56,7 +57,8 @@ def table(rows: list[tuple[str, GradeResult, str]]) -> str:
     items = [item.id for item in rows[0][1].items]
     name_width = max(12, *(len(name) for name, _, _ in rows))
     widths = [max(len(i), 4) for i in items]
-    header = f"{'submission':<{name_width}}  " + "  ".join(f"{i:>{w}}" for i, w in zip(items, widths)) + "   total  note"
+    columns = "  ".join(f"{i:>{w}}" for i, w in zip(items, widths))
+    header = f"{'submission':<{name_width}}  " + columns + "   total  note"
     lines = [header, "-" * len(header)]
     for name, result, note in rows:
         cells = [f"{item.points:>{w}g}" for item, w in zip(result.items, widths)]

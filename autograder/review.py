@@ -103,7 +103,8 @@ def _aliases(tree: ast.AST, into: dict[str, str]) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                into[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                top = alias.name.split(".")[0]
+                into[alias.asname or top] = alias.name if alias.asname else top
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 into[alias.asname or alias.name] = f"{node.module}.{alias.name}"
@@ -118,7 +119,8 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
             parts.append(node.attr)
             node = node.value
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
-                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                and isinstance(node.args[1].value, str):
             parts.append(node.args[1].value)
             node = node.args[0]
         elif isinstance(node, ast.Name):

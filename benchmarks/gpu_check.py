@@ -357,10 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="the same steps on the CPU at tiny sizes")
     parser.add_argument("--labs", help="comma-separated lab ids or short ids (default: every lab)")
     parser.add_argument("--steps", default="grade,dask,notebook", help="which steps (default: all three)")
-    parser.add_argument("--bugs", type=int, default=2, help="zoo bugs graded per lab, the first in bugs.yml (default 2)")
+    parser.add_argument("--bugs", type=int, default=2,
+                        help="zoo bugs graded per lab, the first in bugs.yml (default 2)")
     parser.add_argument("--data", type=Path, help="a CIFAR-10 copy for 06a (REGLAB_DATA; the GPU has no network)")
     parser.add_argument("--sweep", choices=["full", "one-seed"], default="full",
-                        help="06a: every configuration x the profile's seeds, or one seed each (if full is over budget)")
+                        help="06a: every configuration x the profile's seeds, "
+                             "or one seed each (if full is over budget)")
     parser.add_argument("--cell-timeout", type=int, help="seconds per notebook cell (default 600; dry run 300)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)

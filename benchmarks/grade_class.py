@@ -2,11 +2,11 @@
 
     .venv/bin/python benchmarks/grade_class.py [--count 100] [--workers 1 2]
 
-The submissions cycle through the lab's bundled examples (reference, alternatives,
-bug zoo, blank, hostile; not the ``host_`` ones, which are built to hang), each with a note of its own student added so that every
-one is distinct (its own sha256, its own hidden inputs). Each worker count grades
-them all from scratch into a fresh folder; prints seconds, submissions per minute
-and the speed-up over one worker. Target: at least 1.8x with 2 workers.
+The submissions cycle through the lab's bundled examples (reference, alternatives, bug zoo, blank,
+hostile; not the ``host_`` ones, which are built to hang), each with a note of its own student added
+so that every one is distinct (its own sha256, its own hidden inputs). Each worker count grades them
+all from scratch into a fresh folder; prints seconds, submissions per minute and the speed-up over
+one worker. Target: at least 1.8x with 2 workers.
 """
 
 import argparse

@@ -65,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="append", choices=["ci", "cpu", "gpu"],
                         help="profile to measure (repeat for several; default: ci)")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds to run (default 1; the notebook runs the profile's)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="seeds to run (default 1; the notebook runs the profile's)")
     args = parser.parse_args()
     for profile in args.profile or ["ci"]:
         r = measure(profile, args.seeds)

@@ -74,7 +74,8 @@ def reorder(code: str, rng: random.Random) -> str:
     segments = []
     for node in tree.body:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        segments.append((isinstance(node, (ast.FunctionDef, ast.ClassDef)), "\n".join(lines[first - 1:node.end_lineno])))
+        is_def = isinstance(node, (ast.FunctionDef, ast.ClassDef))
+        segments.append((is_def, "\n".join(lines[first - 1:node.end_lineno])))
     rest = [text for is_def, text in segments if not is_def]
     defs = [text for is_def, text in segments if is_def]
     rng.shuffle(defs)

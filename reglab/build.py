@@ -135,7 +135,8 @@ def build_notebook(lab: Lab) -> nbformat.NotebookNode:
             grade_id = f"given_{index:02d}"
             cell.metadata["nbgrader"] = _nbgrader(grade_id, locked=True)
         elif role == "written":
-            if cell.cell_type != "markdown" or not item_id or not isinstance(item_points, (int, float)) or item_points <= 0:
+            if cell.cell_type != "markdown" or not item_id or not isinstance(item_points, (int, float)) \
+                    or item_points <= 0:
                 raise BuildError(f"{where}: a written cell is a markdown cell with item=\"q_...\" points=N")
             grade_id = item_id
             points += item_points

@@ -100,7 +100,8 @@ class Lab(_Strict):
     @classmethod
     def _id_shape(cls, value):
         if not LAB_ID.match(value):
-            raise ValueError("must look like '06b-batchnorm-by-hand': two digits, a letter, then lowercase words joined by '-'")
+            raise ValueError("must look like '06b-batchnorm-by-hand': two digits, a letter, "
+                             "then lowercase words joined by '-'")
         return value
 
     @field_validator("due")

@@ -80,7 +80,8 @@ def _reference_code(lab: Lab, names: list[str], patch: dict | None = None) -> st
 def _loses(doc: str) -> frozenset | None:
     match = re.search(r"Loses: (.+)", doc)
     if not match:
-        raise ValueError(f"example docstring needs a 'Loses: item, item', 'Loses: all' or 'Loses: none' line: {doc[:80]!r}")
+        raise ValueError("example docstring needs a 'Loses: item, item', 'Loses: all' or 'Loses: none' line: "
+                         f"{doc[:80]!r}")
     value = match.group(1).strip()
     if value == "none":
         return frozenset()

@@ -19,7 +19,8 @@ def test_generated_files_are_not_stale(lab06b):
 
 
 def test_source_takes_solutions_from_the_reference_package(lab06b):
-    solution_cells = [c for c in _cells(lab06b.source_path) if c.metadata["nbgrader"]["solution"] and c.cell_type == "code"]
+    solution_cells = [c for c in _cells(lab06b.source_path)
+                      if c.metadata["nbgrader"]["solution"] and c.cell_type == "code"]
     import inspect
     expected = [inspect.getsource(f).rstrip("\n") for f in
                 (batchnorm.batchnorm_forward, batchnorm.batchnorm_backward, batchnorm.batchnorm_backward_fast)]
@@ -41,7 +42,8 @@ def test_release_holds_stubs_not_solutions(lab06b):
 def test_graded_cells_carry_the_hidden_items_and_course_points(lab06b, course):
     from autograder import checks
     cells = _cells(lab06b.source_path)
-    graded = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in cells if c.metadata["nbgrader"]["grade"]}
+    graded = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+              for c in cells if c.metadata["nbgrader"]["grade"]}
     items = {item.id: item.points for item in checks.load(lab06b.checks).items}
     assert {k: graded[k] for k in items} == items
     assert sum(graded.values()) == lab06b.points
@@ -55,10 +57,13 @@ def _lab_with(tmp_path, lab, text):
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda t: t.replace('reglab="selfcheck" item="eval_mode"', 'reglab="selfcheck" item="eval_mod"'), "'eval_mod' is not a check"),
+    (lambda t: t.replace('reglab="selfcheck" item="eval_mode"', 'reglab="selfcheck" item="eval_mod"'),
+     "'eval_mod' is not a check"),
     (lambda t: t.replace('item="q_eval_mode" points=2', 'item="q_eval_mode" points=3'), "add up to 19"),
-    (lambda t: t.replace('functions=["batchnorm_backward"]', 'functions=["batchnorm_backwards"]'), "has no 'batchnorm_backwards'"),
-    (lambda t: t.replace('reglab="selfcheck" item="immutability"', 'reglab="selfcheck" item="eval_mode"'), "used twice"),
+    (lambda t: t.replace('functions=["batchnorm_backward"]', 'functions=["batchnorm_backwards"]'),
+     "has no 'batchnorm_backwards'"),
+    (lambda t: t.replace('reglab="selfcheck" item="immutability"', 'reglab="selfcheck" item="eval_mode"'),
+     "used twice"),
     (lambda t: t.replace('reglab="written"', 'reglab="essay"'), "unknown reglab='essay'"),
 ])
 def test_build_refuses_a_notebook_that_does_not_fit(lab06b, monkeypatch, tmp_path, change, words):

@@ -84,7 +84,8 @@ def _submit(root, student, lab, notebook, timestamp=None):
     folder.mkdir(parents=True)
     nbformat.write(notebook, folder / f"{lab.id}.ipynb")
     if timestamp is not None:
-        (folder / "timestamp.txt").write_text(timestamp.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        stamp = timestamp.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        (folder / "timestamp.txt").write_text(stamp)
 
 
 def test_status_counts_submissions_late_ones_and_grades(course_dir, two_labs):

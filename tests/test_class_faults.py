@@ -54,7 +54,8 @@ def graded_class(course, lab06b, tmp_path_factory):
         for name, notebook in files.items():
             nbformat.write(notebook, folder / name)
         hours = 3 if student in ("dave", "erin") else -1
-        (folder / "timestamp.txt").write_text((lab06b.due + dt.timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        stamp = (lab06b.due + dt.timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        (folder / "timestamp.txt").write_text(stamp)
     found, refused = from_submitted(root / "submitted", lab06b)
     assert not refused
     out = root / "grades" / lab06b.id

@@ -42,7 +42,8 @@ def test_submitted_layout_refuses_odd_ids_and_links_and_grades_empty_folders_as_
     _submit(submitted, "eve smith", lab06b, notebooks["reference"])                # a space
     _submit(submitted, "-rf", lab06b, notebooks["reference"])                      # starts like an option
     (submitted / "mallory" / lab06b.id).mkdir(parents=True)
-    (submitted / "mallory" / lab06b.id / f"{lab06b.id}.ipynb").symlink_to(submitted / "alice" / lab06b.id / f"{lab06b.id}.ipynb")
+    alices = submitted / "alice" / lab06b.id / f"{lab06b.id}.ipynb"
+    (submitted / "mallory" / lab06b.id / f"{lab06b.id}.ipynb").symlink_to(alices)
     (submitted / "frank").mkdir()                                                  # submitted other labs only
 
     found, refused = from_submitted(submitted, lab06b)

@@ -32,7 +32,8 @@ def gpu_worker(cluster):
     from distributed import Client
     dask = shutil.which("dask", path=os.path.dirname(sys.executable))
     worker = subprocess.Popen([dask, "worker", cluster.scheduler_address, "--nthreads", "1", "--resources", "GPU=1",
-                               "--name", "gpu-box", "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--name", "gpu-box", "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with Client(cluster.scheduler_address) as client:
             client.wait_for_workers(2, timeout=60)

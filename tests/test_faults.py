@@ -63,7 +63,8 @@ CONTAINED = [
     ("fork_bomb", "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(20)\n        os._exit(0)",
      "more processes or threads than grading allows"),
     ("print_megabytes", "for _ in range(2000):\n    print('x' * 5000)", "more than the printout limit"),
-    ("fill_the_disk", "block = b'0' * 2**20\nfor i in range(1000):\n    with open(f'junk{i}', 'wb') as f:\n        f.write(block * 8)",
+    ("fill_the_disk",
+     "block = b'0' * 2**20\nfor i in range(1000):\n    with open(f'junk{i}', 'wb') as f:\n        f.write(block * 8)",
      "filled its disk budget (64 MB"),
 ]
 
@@ -84,7 +85,8 @@ FATAL = [
 
 
 @pytest.mark.parametrize("name, code, words", FATAL, ids=[c[0] for c in FATAL])
-def test_a_fault_that_kills_the_kernel_costs_every_item_with_the_reason(reference, lab06b, tight, tmp_path, name, code, words):
+def test_a_fault_that_kills_the_kernel_costs_every_item_with_the_reason(reference, lab06b, tight, tmp_path, name, code,
+                                                                        words):
     result = _grade(reference, lab06b, tight, tmp_path, extra_cell=code)
     assert result.points == 0
     assert words in _problems(result), result.problems
@@ -191,7 +193,8 @@ def test_faults_in_a_class_touch_no_one_elses_grade(reference, lab06b, tight, tm
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{lab06b.id}.ipynb")
     found, _ = from_submitted(tmp_path / "submitted", lab06b)
-    roomy = _with(tight, cell_timeout_s=60, probe_timeout_s=20, submission_timeout_s=300)   # two kernels share the cores
+    # two kernels share the cores
+    roomy = _with(tight, cell_timeout_s=60, probe_timeout_s=20, submission_timeout_s=300)
     run = grade_class(lab06b, roomy, found, tmp_path / "grades", workers=2, progress=False)
     assert sorted(run.graded) == sorted(class_of) and not run.failed
     points = {s: json.loads((tmp_path / "grades" / f"{s}.json").read_text())["points"] for s in class_of}

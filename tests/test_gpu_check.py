@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from benchmarks.gpu_check import GPU_SWITCHES, PROFILES_CELL, read_profiles, shrink_gpu_profile
+
 from conftest import lab_shorts
 
 ROOT = Path(__file__).resolve().parent.parent

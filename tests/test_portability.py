@@ -17,7 +17,6 @@ import sys
 import nbformat
 import pytest
 
-
 from conftest import selected_labs
 
 ALLOWED_IMPORTS = {"torch", "torchvision", "numpy", "matplotlib", "tqdm"}
@@ -62,7 +61,8 @@ def _optional_imports(tree: ast.AST) -> set[int]:
             caught = set()
             for handler in node.handlers:
                 types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-                caught |= {t.id for t in types if isinstance(t, ast.Name)} | ({"BaseException"} if handler.type is None else set())
+                caught |= {t.id for t in types if isinstance(t, ast.Name)}
+                caught |= {"BaseException"} if handler.type is None else set()
             if caught & IMPORT_ERRORS:
                 guarded |= {id(n) for statement in node.body for n in ast.walk(statement)
                             if isinstance(n, (ast.Import, ast.ImportFrom))}
@@ -97,7 +97,8 @@ def _literals(node: ast.AST | None, names: dict[str, ast.AST], seen=()) -> set[s
 def _path_argument(call: ast.Call) -> ast.AST | None:
     """The path of a read or write call: ``open(path)``, ``torch.save(obj, path)``, ``Path(...).read_text()``."""
     name = _call_name(call)
-    if name in {"read_text", "read_bytes", "write_text", "write_bytes", "to_csv"} and isinstance(call.func, ast.Attribute):
+    if name in {"read_text", "read_bytes", "write_text", "write_bytes", "to_csv"} \
+            and isinstance(call.func, ast.Attribute):
         return call.func.value if name != "to_csv" else (call.args[0] if call.args else None)
     if name in {"save", "savez", "savetxt", "imsave"} and len(call.args) >= 2 and name != "savefig":
         return call.args[1] if name == "save" and _owner(call) == "torch" else call.args[0]

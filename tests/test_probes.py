@@ -125,6 +125,7 @@ def test_a_record_that_would_inflate_on_load_is_refused(tmp_path):
 
 
 def test_text_from_the_kernel_is_shown_with_its_escapes_visible(tmp_path):
-    record = {**_record(None), "ok": False, "error": "\x1b[2K\rok 3/3\x1b]52;c;eA==\x07", "error_type": "Value\x1bError"}
+    record = {**_record(None), "ok": False, "error": "\x1b[2K\rok 3/3\x1b]52;c;eA==\x07",
+              "error_type": "Value\x1bError"}
     outcome = _forged(tmp_path, lambda p: torch.save(record, p))
     assert "\x1b" not in outcome.error and "\\x1b[2K\\x0dok" in outcome.error and "\x1b" not in outcome.error_type

@@ -19,7 +19,6 @@ import torch
 from autograder.probes import Call, Opaque, Outcome
 from reglab.config import Tolerance
 
-
 FLOAT64_TOLERANCE = Tolerance(rtol=1e-9, atol=1e-10)   # course.yml sets float32 only
 
 
@@ -114,7 +113,8 @@ def assert_tensor_close(name: str, got, expected: torch.Tensor, ctx: Context, *,
     if got.dtype != dtype:
         raise CheckFailed(f"{name} is {got.dtype} for {dtype} inputs; keep the input's dtype{suffix}")
     if device is not None and device != ctx.device:
-        raise CheckFailed(f"{name} is on {device} for inputs on {ctx.device}; keep outputs on the input's device{suffix}")
+        raise CheckFailed(f"{name} is on {device} for inputs on {ctx.device}; "
+                          f"keep outputs on the input's device{suffix}")
     if not torch.isfinite(got).all():
         raise CheckFailed(f"{name} contains NaN or inf{suffix}")
     if not close(got, expected, ctx.tolerance(dtype)):

@@ -91,7 +91,8 @@ def measure(profile: str, seeds: int) -> list[Claim]:
     claims.append(Claim(f"best on validation ({label}) reaches {TEST_TARGET:g}% test accuracy",
                         "test accuracy, percent", list(100 * best["test_accuracy"]), threshold=TEST_TARGET))
     for label, entry in table.items():          # the per-configuration figures the notebook's table shows
-        print(f"  {label}: val {100 * entry['best_val_accuracy_mean']:.1f} ± {100 * entry['best_val_accuracy_std']:.1f}, "
+        print(f"  {label}: val {100 * entry['best_val_accuracy_mean']:.1f} "
+              f"± {100 * entry['best_val_accuracy_std']:.1f}, "
               f"test {100 * entry['test_accuracy_mean']:.1f} ± {100 * entry['test_accuracy_std']:.1f}, "
               f"best epoch {entry['best_epoch_mean']:.1f}, final train loss {entry['final_train_loss_mean']:.3f}")
     return claims

@@ -38,7 +38,8 @@ def measure(profile: str, seeds: int) -> list[Claim]:
                             f"ECE ({method}) - ECE (one-hot)", minus(method, "ece", 1), direction=direction))
     claims.append(Claim("one-hot + temperature: ECE below label smoothing",
                         "ECE (one-hot + temperature) - ECE (label smoothing)",
-                        [t["ece"] - r["ece"] for r, t in zip(results["label smoothing"], results["one-hot + temperature"])],
+                        [t["ece"] - r["ece"]
+                         for r, t in zip(results["label smoothing"], results["one-hot + temperature"])],
                         direction=-1))
     for method, runs in results.items():         # the per-method figures the notebook's table shows
         print(f"  {method}: " + ", ".join(

@@ -26,7 +26,8 @@ def measure(profile: str, seeds: int) -> list[Claim]:
                             f"final loss post no warmup - post warmup, depth {depth}",
                             [a - b for a, b in zip(no_warmup, with_warmup)],
                             direction=1 if deep else -1, threshold=0.0 if deep else 0.2))
-        claims.append(Claim(f"(figure) depth {depth}: post-norm without warmup stalls", f"stalled (final loss > {stalled})",
+        claims.append(Claim(f"(figure) depth {depth}: post-norm without warmup stalls",
+                            f"stalled (final loss > {stalled})",
                             [float(v > stalled) for v in no_warmup], direction=1 if deep else -1,
                             threshold=0.5))
         claims.append(Claim(f"depth {depth}: pre-norm without warmup does not stall", "final loss, pre-norm no warmup",
@@ -34,14 +35,16 @@ def measure(profile: str, seeds: int) -> list[Claim]:
     ratios = [ns["norm_timings"](settings["timing_repeats"]) for _ in range(seeds)]
     claims.append(Claim("from scratch, RMSNorm is faster than LayerNorm", "time rms_norm / time layer_norm (yours)",
                         [t["rms_norm (yours)"] / t["layer_norm (yours)"] for t in ratios], direction=-1, threshold=1.0))
-    claims.append(Claim("on this CPU, F.rms_norm is slower than the fused F.layer_norm", "time F.rms_norm / F.layer_norm",
+    claims.append(Claim("on this CPU, F.rms_norm is slower than the fused F.layer_norm",
+                        "time F.rms_norm / F.layer_norm",
                         [t["F.rms_norm"] / t["F.layer_norm"] for t in ratios], direction=1, threshold=1.0))
     for name in ("layer_norm (yours)", "rms_norm (yours)", "F.layer_norm", "F.rms_norm"):
         claims.append(Claim(f"(figure) {name}", "forward ms, (64, 128, 512)", [t[name] for t in ratios]))
     acc = ns["cnn_experiment"](**settings)
     bn, gn = "BatchNorm", "GroupNorm (yours)"
     small, large = min(settings["cnn_batch_sizes"]), max(settings["cnn_batch_sizes"])
-    claims.append(Claim(f"CNN at batch {small}: GroupNorm tests above BatchNorm", f"acc GN - acc BN at batch {small}, points",
+    claims.append(Claim(f"CNN at batch {small}: GroupNorm tests above BatchNorm",
+                        f"acc GN - acc BN at batch {small}, points",
                         [100 * (g - b) for g, b in zip(acc[gn, small], acc[bn, small])]))
     claims.append(Claim(f"CNN at batch {large}: BatchNorm tests above GroupNorm (the notebook: not resolved here)",
                         f"acc BN - acc GN at batch {large}, points",

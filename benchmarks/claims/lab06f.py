@@ -53,7 +53,8 @@ def measure(profile: str, seeds: int) -> list[Claim]:
         Claim(f"tuned ridge (lam = {tuned:g}) removes the peak", "ridge MSE(N) / min-norm MSE(N)",
               [ridge_curve(r)[at_n] / r["scores"][0.0][at_n]["test_error"] for r in results], -1, 0.1),
         Claim("tuned ridge: no bump at P = N", "ridge MSE(N) - ridge MSE(classical optimum's P)",
-              [ridge_curve(r)[at_n] - ridge_curve(r)[widths.index(s["optimum_width"])] for r, s in zip(results, summaries)],
+              [ridge_curve(r)[at_n] - ridge_curve(r)[widths.index(s["optimum_width"])]
+               for r, s in zip(results, summaries)],
               -1, 0),
         Claim("tuned ridge falls with P up to wiggles < 0.003", "largest rise of the ridge curve",
               [largest_rise(ridge_curve(r)) for r in results], -1, 0.003),
