@@ -1,14 +1,15 @@
-"""06e's grading beyond the per-lab invariants of test_lab_examples.py: the messages students read,
-the attacks it blocks, and the blocks' checks not depending on a student's initialization."""
+"""06e's grading beyond the per-lab invariants of test_lab_examples.py (the zoo's messages are its bugs.yml
+``says:``): more mistakes graded in-process with the words they must be told, judging without kept state, and the
+blocks' checks not depending on a student's initialization."""
 
 import inspect
 
 import pytest
 
-from autograder import harness, probes
 from autograder.checks.base import Context
 from autograder.checks.norms import make_checks
-from autograder.grade import plan, score
+from autograder.grade import grade_in_process, plan, score
+from autograder.probes import run_in_process
 from solutions import norms
 
 LAB = "06e"
@@ -17,29 +18,6 @@ LAB = "06e"
 @pytest.fixture(scope="module")
 def graded06e(graded):
     return graded(LAB)
-
-
-@pytest.mark.parametrize("name, words", [
-    ("ln_unbiased_variance", "unbiased variance (divide by D - 1)"),
-    ("ln_inplace_x", "layer_norm modified its input x in place"),
-    ("rms_subtracts_mean", "it subtracts the mean, which makes it LayerNorm"),
-    ("rms_eps_outside_sqrt", "sqrt(mean(x**2) + eps)"),
-    ("gn_groups_of_num_groups", "C // num_groups groups of num_groups channels"),
-    ("attn_only_self", "self-attention mixes all positions"),
-    ("pre_residual_from_normed", "the residual adds the normalized x"),
-    ("pre_shared_norm", "norm1 and norm2 are the same module"),
-    ("pre_dropout_ignored", "in training mode gave the same output twice"),
-    ("post_norm_before_sublayer", "PostNormBlock"),
-    ("grads_not_cleared", "gradients leaked into the second"),
-    ("grads_wrong_loss", "the loss is out.pow(2).mean()"),
-    ("library_alias", "layer_norm calls torch.nn.functional.layer_norm"),
-    ("library_alias", "rms_norm calls torch.nn.functional.rms_norm"),
-    ("library_alias", "group_norm calls torch.nn.functional.group_norm"),
-])
-def test_messages_say_what_to_fix(graded06e, name, words):
-    _, result = graded06e[name]
-    messages = " | ".join(item.message for item in result.items)
-    assert words in messages, messages
 
 
 def test_blank_messages_name_the_unwritten_function(graded06e):
@@ -85,9 +63,17 @@ MORE_MISTAKES = [
     ("PostNormBlock", "return self.norm2(x + self.ffn(x))", "return x + self.norm2(self.ffn(x))", "postnorm_wiring",
      "norm2 is applied to ffn's output before the residual sum"),
     ("PostNormBlock", "return self.norm2(x + self.ffn(x))", "return x + self.ffn(x)", "postnorm_wiring",
-     "norm2 is not applied after the second residual sum"),
+     "norm2 is not applied after the residual sum"),
     ("PostNormBlock", 'self.norm1 = torch.nn.LayerNorm(d_model) if norm == "layer" else torch.nn.RMSNorm(d_model, eps=1e-6)',
-     "self.norm1 = torch.nn.LayerNorm(d_model)", "block_norms", "behaves like LayerNorm; it should be RMSNorm(d_model)"),
+     "self.norm1 = torch.nn.LayerNorm(d_model)", "block_norms", "behaves like LayerNorm; it should be RMSNorm(d_model"),
+    ("PostNormBlock", "x = self.norm1(x + self.attn(x))", "x = self.norm1(x + self.attn(x.transpose(0, 1)).transpose(0, 1))",
+     "postnorm_wiring", "attn runs along the batch dimension"),
+    ("PreNormBlock", "x = x + self.attn(self.norm1(x))", "x += self.attn(self.norm1(x))",
+     "prenorm_wiring", "PreNormBlock modified its input x in place"),
+    ("rms_norm", "return x / rms * weight", "x.unsqueeze_(0)\n    return (x / rms * weight)[0]", "norm_immutability",
+     "rms_norm changed the shape of its input x in place"),
+    ("grad_norms_by_layer", "out = x\n", "out = x.unsqueeze_(0)[0]\n", "grad_norms",
+     "grad_norms_by_layer changed the shape of its input x in place"),
     ("grad_norms_by_layer", "norms.append(torch.stack(squares).sum().sqrt().item() if squares else 0.0)",
      "norms.append(sum(s.sqrt().item() for s in squares))", "grad_norms", "it adds up the norms of the parameters"),
     ("grad_norms_by_layer", "out.mean(dim=1).pow(2).mean().backward()", "out.sum().backward()", "grad_norms",
@@ -97,18 +83,7 @@ MORE_MISTAKES = [
 NAMES = ["layer_norm", "rms_norm", "group_norm", "SelfAttention", "PreNormBlock", "PostNormBlock", "grad_norms_by_layer"]
 
 
-def _grade_in_process(namespace, course, tmp_path, seed=0):
-    lab = course.lab(LAB)
-    checks, item_calls = plan(lab, seed)
-    calls = [call for group in item_calls.values() for call in group]
-    probes.write_plan(calls, tmp_path / "plan.pt", "cpu", 10)
-    harness.run_probes(str(tmp_path / "plan.pt"), str(tmp_path), namespace)
-    return score(checks, item_calls, probes.read_outcomes(calls, tmp_path), Context("cpu", course.grading.tolerances["cpu"]))
-
-
-@pytest.mark.parametrize("function, find, replace, loses, words", MORE_MISTAKES, ids=[f"{m[0]}-{i}" for i, m in enumerate(MORE_MISTAKES)])
-def test_more_mistakes_lose_their_item_with_a_message_that_says_what_to_fix(course, tmp_path, function, find, replace,
-                                                                           loses, words):
+def _patched(function, find, replace):
     parts = ["import torch"]
     for name in NAMES:
         text = inspect.getsource(getattr(norms, name))
@@ -117,8 +92,31 @@ def test_more_mistakes_lose_their_item_with_a_message_that_says_what_to_fix(cour
             text = text.replace(find, replace)
         parts.append(text)
     namespace = {}
-    exec(compile("\n\n".join(parts), function, "exec"), namespace)   # noqa: S102 - our own reference, patched
-    results = _grade_in_process(namespace, course, tmp_path)
+    exec(compile("\n\n".join(parts), function or "reference", "exec"), namespace)   # noqa: S102 - our own reference, patched
+    return namespace
+
+
+@pytest.mark.parametrize("function, find, replace, loses, words", MORE_MISTAKES,
+                         ids=[f"{m[0]}-{i}" for i, m in enumerate(MORE_MISTAKES)])
+def test_more_mistakes_lose_their_item_with_a_message_that_says_what_to_fix(course, tmp_path, function, find, replace,
+                                                                           loses, words):
+    results = grade_in_process(_patched(function, find, replace), course.lab(LAB), course, 0, tmp_path)
     lost = {r.id: r.message for r in results if r.points < r.max_points}
     assert set(lost) == {loses}, lost
     assert words in lost[loses], lost[loses]
+
+
+@pytest.mark.parametrize("bug", [None, ("PreNormBlock", "x = x + self.attn(self.norm1(x))", "x = self.attn(self.norm1(x))"),
+                                 ("group_norm", "groups = x.reshape(n, num_groups, -1)",
+                                  "groups = x.reshape(n, c // num_groups, -1)")])
+def test_a_fresh_instance_judges_as_the_planning_one(course, tmp_path, bug):
+    """Nothing is kept on the items between calls() and judge(): a fresh make_checks() scores the same."""
+    lab = course.lab(LAB)
+    namespace = _patched(*(bug or (None, None, None)))
+    checks, item_calls = plan(lab, 3)
+    calls = [call for group in item_calls.values() for call in group]
+    outcomes = run_in_process(calls, namespace, tmp_path, timeout=10, helpers=checks.helpers_source)
+    ctx = Context("cpu", course.grading.tolerances["cpu"])
+    planned = [(r.id, r.points, r.message) for r in score(checks, item_calls, outcomes, ctx)]
+    assert planned == [(r.id, r.points, r.message) for r in score(make_checks(), item_calls, outcomes, ctx)]
+    assert any(points == 0 for _, points, _ in planned) == (bug is not None)

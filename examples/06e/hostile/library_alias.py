@@ -1,4 +1,5 @@
-"""Hostile: right answers from the library norms, reached under aliases. Loses: layer_norm, rms_norm, group_norm"""
+"""Hostile: right answers from the library norms, reached under aliases. Loses: layer_norm, rms_norm, group_norm
+Says: layer_norm calls torch.nn.functional.layer_norm"""
 import torch
 import torch.nn as nn
 
