@@ -1,14 +1,12 @@
-"""Hidden checks for lab 06b, BatchNorm1d by hand.
+"""Hidden checks for lab 06b, BatchNorm1d by hand: six items, each narrow enough that one mistake costs one item.
 
-Six items, each narrow enough that one mistake costs one item: the forward output, the running statistics, eval
-mode, immutability of the inputs and the cache, the staged backward and the fast backward. Every case is drawn fresh
-from the generator; the reference is ``solutions.batchnorm`` in float64. The edge cases (a variance near eps, the
-smallest batch, float64) are declared once, in ``EDGES``, and every function meets them.
+Every case is drawn fresh from the generator; the reference is ``solutions.batchnorm`` in float64. The edge cases
+(a variance near eps, the smallest batch, float64) are declared once, in ``EDGES``, and every function meets them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import namedtuple
 
 import torch
 
@@ -25,17 +23,8 @@ LIBRARY_BN = r"(batch|layer|group|instance|rms)_norm|(Batch|Layer|Group|Instance
 REAL = "immutability is checked once the function computes something"
 
 
-@dataclass(frozen=True)
-class Draw:
-    """How a case is drawn: ranges of the batch size and the feature count, the spread of x, eps, dtype."""
-
-    n: tuple[int, int]
-    d: tuple[int, int]
-    scale: float = 2.0
-    eps: float = 1e-5
-    dtype: torch.dtype = torch.float32
-    label: str = ""
-
+# How a case is drawn: ranges of the batch size and the feature count, the spread of x, eps, dtype, and its name.
+Draw = namedtuple("Draw", "n d scale eps dtype label", defaults=(2.0, 1e-5, torch.float32, ""))
 
 NEAR_EPS = (Draw((8, 64), (3, 40), scale=0.01, label="variance near eps"),   # where eps goes shows
             Draw((8, 32), (3, 16), scale=0.05, eps=1e-3, label="variance near eps"))
@@ -80,13 +69,16 @@ def _out(outcome):
     return unpack(outcome.value, 2, FORWARD)[0], kit.device_of(outcome.devices, 0)
 
 
+def _forward_calls(item, gen, draws, training=True):
+    return [_forward_call(f"{item.id}/{i}", _case(gen, draw), i, len(draws), training) for i, draw in enumerate(draws)]
+
+
 class ForwardTrain(kit.CaseItem):
     id, points, functions = "forward_train", 3, (FORWARD,)
     title = "training-mode output matches nn.BatchNorm1d"
 
     def cases(self, gen):
-        draws = (Draw((8, 64), (3, 40), scale=3.0), *EDGES)
-        return [_forward_call(f"{self.id}/{i}", _case(gen, draw), i, len(draws)) for i, draw in enumerate(draws)]
+        return _forward_calls(self, gen, (Draw((8, 64), (3, 40), scale=3.0), *EDGES))
 
     def check(self, outcome, ctx):
         case, (out, device) = outcome.call.case, _out(outcome)
@@ -139,9 +131,7 @@ class EvalMode(kit.CaseItem):
     title = "eval mode uses the running statistics and changes nothing"
 
     def cases(self, gen):
-        draws = (Draw((4, 48), (2, 24)), ONE, *EDGES)
-        return [_forward_call(f"{self.id}/{i}", _case(gen, draw), i, len(draws), training=False)
-                for i, draw in enumerate(draws)]
+        return _forward_calls(self, gen, (Draw((4, 48), (2, 24)), ONE, *EDGES), training=False)
 
     def check(self, outcome, ctx):
         case, (out, device) = outcome.call.case, _out(outcome)
@@ -198,7 +188,7 @@ class _Backward(Item):
     def calls(self, gen):
         draws = [Draw((8, 64), (3, 40), scale=kit.uniform(gen, 2, 5), eps=1e-10, dtype=dtype)
                  for dtype in (torch.float32, torch.float32, torch.float32, torch.float64)]
-        draws += [draw if draw in NEAR_EPS else replace(draw, eps=1e-10) for draw in EDGES if draw != SMALLEST]
+        draws += [draw if draw in NEAR_EPS else draw._replace(eps=1e-10) for draw in EDGES if draw != SMALLEST]
         calls = []
         for i, draw in enumerate(draws):
             case = _case(gen, draw)

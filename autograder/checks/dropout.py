@@ -47,8 +47,9 @@ def _where(i, total, x, p, *details):
     return kit.where(i, total, f"shape {tuple(shape)}", dtype, f"p = {p:g}", *details)
 
 
-def _kept(name, value, shape, where, *, device=None, ctx=None, returned=True):
-    """What a function kept, as float64 0/1: the mask it ``returned``, or where its output is not zero."""
+def _kept(name, value, shape, where, *, device=None, ctx=None, returned=True, p=None):
+    """What a function kept, as float64 0/1: the mask it ``returned``, or where its output is not zero; for p = 0
+    and p = 1, everything or nothing."""
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(shape):
         got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else describe(value)
         raise CheckFailed(f"{name} should be a tensor of shape {tuple(shape)}; got {got} ({where})")
@@ -57,41 +58,32 @@ def _kept(name, value, shape, where, *, device=None, ctx=None, returned=True):
                           f"generator ({where})")
     if not torch.isfinite(value).all():
         raise CheckFailed(f"{name} contains NaN or inf ({where})")
-    values = value.double()
-    if returned and not ((values == 0) | (values == 1)).all():
+    kept = value.double() if returned else (value != 0).double()
+    if returned and not ((kept == 0) | (kept == 1)).all():
         raise CheckFailed(f"{name} should hold only 0 (drop) and 1 (keep); it holds other values ({where})")
-    return values if returned else (values != 0).double()
-
-
-def _scale(p: float) -> float:
-    return 1.0 / (1.0 - p) if p < 1 else 0.0
-
-
-def _all_or_nothing(name, kept, p, where):
     if p in EDGE_P and not (kept == 1 - p).all():
         raise CheckFailed(f"with p = {p:g} {name} should {'keep' if p == 0 else 'drop'} every element "
                           f"(p = 0 keeps everything, p = 1 drops everything) ({where})")
+    return kept
 
 
 def check_drop(name, out, x, p, ctx, where, device, kept=None) -> torch.Tensor:
     """``out`` is ``x * kept / (1 - p)`` (the backward's ``dx``: ``dout * mask / (1 - p)``), with ``kept`` the mask
-    the function returned or was given, or else read from ``out``; for p = 0 and p = 1, ``kept`` keeps everything or
-    nothing. Returns ``kept``."""
+    the function returned or was given, or else read from ``out``. Returns ``kept``."""
     if p == 1 and isinstance(out, torch.Tensor) and not torch.isfinite(out).all():
         raise CheckFailed(f"{name} contains NaN or inf ({where}): with p = 1 everything is dropped; {NOT_NAN}")
-    kept = _kept(name, out, x.shape, where, returned=False) if kept is None else kept
-    _all_or_nothing(name, kept, p, where)
-    xk, tol = x.double() * kept, ctx.tolerance(x.dtype)
+    kept = _kept(name, out, x.shape, where, returned=False, p=p) if kept is None else kept
+    xk, scale, tol = x.double() * kept, 1.0 / (1.0 - p) if p < 1 else 0.0, ctx.tolerance(x.dtype)
     for wrong, words in [
             (xk, "kept elements are not scaled by 1 / (1 - p): inverted dropout scales them in training so that the "
                  "expected output equals the input, and the backward scales as the forward did"),
             (xk * (1 - p), "kept elements are multiplied by (1 - p); inverted dropout divides by (1 - p)"),
             (xk / max(p, 1e-9), f"kept elements are divided by p; divide by the keep probability 1 - p ({CONVENTION})"),
-            (x.double() * _scale(p), "the mask is not applied: dropped elements are 0 (their gradient too: they did "
-                                     "not reach the output)")]:
-        kit.known_mistake(out, wrong, xk * _scale(p), tol, f"{name} is wrong: {words}", where)
-    assert_tensor_close(f"{name} (against x * mask / (1 - p))", out, xk * _scale(p), ctx, dtype=x.dtype,
-                        device=device, where=where)
+            (x.double() * scale, "the mask is not applied: dropped elements are 0 (their gradient too: they did not "
+                                 "reach the output)")]:
+        kit.known_mistake(out, wrong, xk * scale, tol, f"{name} is wrong: {words}", where)
+    assert_tensor_close(f"{name} (against x * mask / (1 - p))", out, xk * scale, ctx, dtype=x.dtype, device=device,
+                        where=where)
     return kept
 
 
@@ -146,8 +138,7 @@ class MaskSampler(kit.CaseItem):
 
     def check(self, outcome, ctx):
         shape, p, where = outcome.call.case
-        mask = _kept("the mask", outcome.value, shape, where, device=kit.device_of(outcome.devices), ctx=ctx)
-        _all_or_nothing("the mask", mask, p, where)
+        mask = _kept("the mask", outcome.value, shape, where, device=kit.device_of(outcome.devices), ctx=ctx, p=p)
         check_mask_statistics(mask, p, "the mask", where)
 
 
@@ -166,7 +157,7 @@ class ForwardTrain(kit.CaseItem):
     def check(self, outcome, ctx):
         x, p, where = outcome.call.case
         out, mask = unpack(outcome.value, 2, FORWARD)
-        kept = _kept("mask", mask, x.shape, where, device=kit.device_of(outcome.devices, 1), ctx=ctx)
+        kept = _kept("mask", mask, x.shape, where, device=kit.device_of(outcome.devices, 1), ctx=ctx, p=p)
         check_drop("out", out, x, p, ctx, where, kit.device_of(outcome.devices, 0), kept=kept)
         check_mask_statistics(kept, p, "mask", where)
 
