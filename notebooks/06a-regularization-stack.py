@@ -470,7 +470,7 @@ before = layer(x)
 with torch.no_grad():
     layer[0].weight.mul_(10.0)                     # ten times the norm, same direction
 print("largest change in the BatchNorm'd output after scaling the conv weights by 10:",
-      f"{(layer(x) - before).abs().max().item():.1e} (BatchNorm's eps and float rounding; the outputs are of size 1)")
+      f"{(layer(x) - before).abs().max().item():.1e}\n(BatchNorm's eps and float rounding; the outputs are of size 1)")
 
 # %% [markdown]
 # Write `param_groups(model, weight_decay)`: two dicts, `{"params": [...],
@@ -1047,7 +1047,8 @@ for wd in sorted({0.05, 0.5, 2.0, *P["weight_decays"]} - {0.0}):
 # ```
 # {"config": cfg, "best_val_accuracy": validation accuracy at best_epoch,
 #  "best_epoch": stopper.best_epoch, "final_train_loss": last epoch's training loss,
-#  "history": {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]},   # one entry per epoch run
+#  "history": {"train_loss": [...], "val_loss": [...],        # one entry per epoch run
+#              "val_accuracy": [...]},
 #  "model": the model, best weights restored}
 # ```
 
@@ -1199,8 +1200,9 @@ def plot_experiment(rows, profile):
         image = ax.imshow(grid, cmap=cmap)
         for (i, j), value in np.ndenumerate(grid):
             text = "not run" if np.isnan(value) else f"{value:.1f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                    color="grey" if np.isnan(value) else ("white" if value < np.nanmean(grid) else "black"))
+            red, green, blue, _ = image.cmap(image.norm(value))          # dark text on a light cell, light on dark
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color="grey" if np.isnan(value)
+                    else "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white")
         ax.set(xticks=range(len(columns)), xticklabels=[f"wd {wd:g}\nls {ls:g}" for wd, ls in columns],
                yticks=range(len(AUGMENTATIONS)), yticklabels=list(AUGMENTATIONS.values()), title=title)
         fig.colorbar(image, ax=ax, shrink=0.8)
@@ -1223,6 +1225,8 @@ def plot_experiment(rows, profile):
     axes[0].set(xlabel="epoch", ylabel="validation accuracy (%)", title="mean over seeds, band: ± one std")
     axes[1].set(xlabel="epoch", ylabel="training loss (its own criterion)", title="training loss")
     axes[0].legend(fontsize=7)
+    for ax in axes:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))     # whole epochs
     plt.tight_layout()
     plt.show()
     return table

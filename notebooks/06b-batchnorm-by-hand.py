@@ -685,12 +685,16 @@ def batch_size_experiment(n_train, epochs, seeds, batch_sizes):
 start = time.perf_counter()
 accuracy = batch_size_experiment(**P)
 plt.figure(figsize=(6.5, 3.8))
+table = {}                                            # batch size -> one "mean% ± std" per norm
 for name, style in (("BatchNorm (yours)", "o-"), ("LayerNorm", "s--")):
     runs = torch.tensor([accuracy[name, b] for b in P["batch_sizes"]])
     spread = runs.std(1) if P["seeds"] > 1 else torch.zeros(len(runs))
     plt.errorbar(P["batch_sizes"], runs.mean(1), yerr=spread, fmt=style, capsize=3, label=name)
-    print(f"{name:18s}" + "  ".join(f"batch {b:3d}: {100 * r.mean():5.1f}% ± {100 * s:3.1f}"
-                                    for b, r, s in zip(P["batch_sizes"], runs, spread)))
+    for b, r, s in zip(P["batch_sizes"], runs, spread):
+        table.setdefault(b, []).append(f"{100 * r.mean():5.1f}% ± {100 * s:3.1f}")
+print(f"{'batch size':>10s}   {'BatchNorm (yours)':>17s}   {'LayerNorm':>13s}")
+for b, cells in table.items():
+    print(f"{b:10d}   {cells[0]:>17s}   {cells[1]:>13s}")
 plt.xscale("log", base=2)
 plt.xticks(P["batch_sizes"], [str(b) for b in P["batch_sizes"]])
 plt.xlabel("batch size")

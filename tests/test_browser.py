@@ -208,3 +208,51 @@ def test_formgrader_shows_the_graders_scores_and_the_written_answers_to_grade(tm
         expect(page.locator("input.score#q_small_batch")).to_have_value("")
         expect(page.locator(".nbgrader_cell", has_text="noisy")).to_have_count(1)   # alice's written answer
     assert FORMGRADER_SCREENSHOT.stat().st_size > 10_000
+
+
+# A laptop's screen: JupyterLab at 1366 px wide with its file browser open leaves the notebook about
+# 930 px, some 110 characters of code font. Rendered markdown wraps a <pre> that is wider (white-space:
+# pre-wrap), which breaks an ASCII diagram's lines apart.
+LAPTOP = {"width": 1366, "height": 768}
+_WRAPPED = """() => Array.from(document.querySelectorAll('.jp-RenderedMarkdown pre')).map((pre) => {
+  const [style, width] = [pre.style.whiteSpace, pre.style.width];
+  const room = pre.getBoundingClientRect().width;
+  pre.style.whiteSpace = 'pre';
+  pre.style.width = 'max-content';
+  const need = pre.getBoundingClientRect().width;
+  [pre.style.whiteSpace, pre.style.width] = [style, width];
+  return {wraps: need > room + 0.5, width: Math.round(room), need: Math.ceil(need), text: pre.textContent};
+})"""
+
+
+def test_no_markdown_block_of_a_release_wraps_at_1366_px(tmp_path):
+    """Every lab's release, opened in JupyterLab at 1366 x 768 with the file browser open: no <pre> of its
+    markdown (the ASCII diagrams: 06b's computational graph, 06e's pre- and post-norm blocks) wraps.
+    Screenshots of the diagrams: ``test-artifacts/browser/<lab>-diagram-<n>.png``."""
+    from reglab import config
+
+    labs = [lab.id for lab in config.load().labs]
+    root = tmp_path / "root"
+    root.mkdir()
+    for lab in labs:
+        shutil.copy(ROOT / "release" / lab / f"{lab}.ipynb", root)
+    wrapped, blocks = [], 0
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    with _jupyter_server(root, tmp_path) as (base, token), _page(**LAPTOP) as page:
+        for lab in labs:
+            page.goto(f"{base}/lab/tree/{lab}.ipynb?reset&token={token}")     # reset: this notebook's tab alone
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown").first.wait_for()
+            page.wait_for_timeout(1000)          # fonts and the last markdown cells
+            rows = page.evaluate(_WRAPPED)
+            blocks += len(rows)
+            for n, row in enumerate(rows):
+                print(f"{lab}: <pre> {n}: {row['need']} px of {row['width']} px")
+                if "──" in row["text"] or row["wraps"]:
+                    page.evaluate("(n) => document.querySelectorAll('.jp-RenderedMarkdown pre')[n]"
+                                  ".scrollIntoView({block: 'center'})", n)
+                    page.screenshot(path=SCREENSHOT.parent / f"{lab}-diagram-{n}.png")
+                if row["wraps"]:
+                    wrapped.append(f"{lab}: a block {row['need']} px wide in {row['width']} px, "
+                                   f"starting {row['text'].strip()[:60]!r}")
+    assert blocks >= 2, f"found {blocks} markdown <pre> blocks; 06b and 06e have a diagram each"
+    assert not wrapped, "markdown blocks that wrap at 1366 px:\n" + "\n".join(wrapped)
