@@ -8,8 +8,15 @@ import torch.nn.functional as F
 from scipy import stats
 from torchvision.transforms import v2
 
-from solutions.mixing import (cutmix, mixed_cross_entropy, mixup, sample_cutmix_box, sample_mixup, smooth_labels,
-                              soft_cross_entropy)
+from solutions.mixing import (
+    cutmix,
+    mixed_cross_entropy,
+    mixup,
+    sample_cutmix_box,
+    sample_mixup,
+    smooth_labels,
+    soft_cross_entropy,
+)
 
 SHAPES = [(seed, n, k) for seed, (n, k) in enumerate([(1, 2), (1, 7), (3, 3), (8, 5), (16, 10), (64, 3), (5, 100)])]
 
@@ -147,3 +154,24 @@ def test_deterministic_cores_leave_inputs_alone_and_keep_dtype():
         assert out.dtype == torch.float64
     assert torch.equal(x, saved[0]) and torch.equal(y, saved[1]) and torch.equal(perm, saved[2])
     assert cutmix(x, y, (1, 4, 2, 7), perm)[2] == 1 - 15 / 42
+
+
+def test_kernel_helpers_draw_in_sequence_from_one_generator():
+    """The hidden checks' helpers (their text runs in the student's kernel): stdlib and torch only, and the draws
+    are those of calling the sampler again and again with one generator."""
+    import ast
+    import inspect
+
+    from autograder.checks.kernel import mixing as helpers
+
+    tree = ast.parse(inspect.getsource(helpers))
+    assert {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names} == {"torch"}
+    assert not any(isinstance(node, ast.ImportFrom) for node in ast.walk(tree))
+    S = {"sample_mixup": sample_mixup, "sample_cutmix_box": sample_cutmix_box}
+    lams = helpers.draw_lams(S, _gen(5), 4, 0.5, 50)
+    gen = _gen(5)
+    assert lams.dtype == torch.float64 and lams.tolist() == [sample_mixup(4, 0.5, gen)[0] for _ in range(50)]
+    boxes = helpers.draw_boxes(S, _gen(6), 20, 30, 0.5, 40)
+    gen = _gen(6)
+    assert boxes.dtype == torch.int64
+    assert boxes.tolist() == [list(sample_cutmix_box(20, 30, 0.5, gen)) for _ in range(40)]

@@ -1,4 +1,5 @@
-"""Hostile: right losses from F.cross_entropy reached by a renamed alias, a from-scratch rest. Loses: soft_cross_entropy, mixed_cross_entropy"""
+"""Hostile: right losses from F.cross_entropy reached by a renamed alias, a from-scratch rest. Loses: soft_cross_entropy, mixed_cross_entropy
+Says: mixed_cross_entropy calls torch.nn.functional.cross_entropy"""
 import torch
 import torch.nn.functional as F
 
