@@ -1,7 +1,14 @@
-"""06f's grading beyond the per-lab invariants of test_lab_examples.py: the messages students
-read for each mistake of the bug zoo, the explicit-inverse rule, and the attacks it blocks."""
+"""06f's grading beyond the per-lab invariants of test_lab_examples.py (where each bug's `says:` words are
+checked): the attacks the rules block, the systems both least-squares functions meet, and judging that keeps no
+state between plan and verdict."""
 
 import pytest
+import torch
+
+from autograder import grade, probes
+from autograder.checks import double_descent
+from autograder.checks.base import Context
+from reglab.examples import examples
 
 LAB = "06f"
 
@@ -11,30 +18,6 @@ def graded06f(graded):
     return graded(LAB)
 
 
-def _messages(graded06f, name):
-    _, result = graded06f[name]
-    return " | ".join(item.message for item in result.items)
-
-
-@pytest.mark.parametrize("name, words", [
-    ("relu_wrong_side", "keeps the negative part of x @ W"),
-    ("unscaled_weights", "scale randn by 1 / sqrt(D)"),
-    ("global_rng", "seeded alike gave different W"),
-    ("normal_equations", "min_norm_least_squares raised"),
-    ("ridge_mean_loss", "lam is scaled by N"),
-    ("ridge_explicit_inverse", "ridge calls torch._C._linalg.linalg_inv"),
-    ("curve_row_keys", "missing width"),
-    ("curve_forgets_seed_average", "average the test-set mean squared error over the seeds"),
-    ("curve_ignores_lam", "fit with ridge(phi, y, lam) when lam > 0"),
-    ("curve_scales_inputs_in_place", "test_error_curve modified its input x_train in place"),
-    ("inverse_by_alias", "ridge calls torch._C._linalg.linalg_inv"),
-    ("import_solutions", "not defined"),
-    ("fake_results", "not a real result"),
-])
-def test_messages_say_what_to_fix(graded06f, name, words):
-    assert words in _messages(graded06f, name)
-
-
 def test_blank_release_says_not_written_for_every_item(graded06f):
     _, result = graded06f["blank"]
     assert all("not written yet" in item.message for item in result.items), [i.message for i in result.items]
@@ -42,7 +25,8 @@ def test_blank_release_says_not_written_for_every_item(graded06f):
 
 def test_the_import_attack_was_blocked_not_ignored(graded06f):
     _, result = graded06f["import_solutions"]
-    assert any("No module named 'solutions'" in p or "ModuleNotFoundError" in p for p in result.problems), result.problems
+    blocked = ("No module named 'solutions'", "ModuleNotFoundError")
+    assert any(words in p for p in result.problems for words in blocked), result.problems
 
 
 def test_fake_curve_of_zeros_earns_nothing_from_the_curve_items(graded06f):
@@ -56,3 +40,40 @@ def test_fake_curve_of_zeros_earns_nothing_from_the_curve_items(graded06f):
 def test_reference_runs_within_the_ci_budget(graded06f, course):
     _, result = graded06f["reference"]
     assert result.seconds < course.lab(LAB).budgets.ci, result.seconds
+
+
+def _functions(lab, name):
+    example = next(e for e in examples(lab) if e.name == name)
+    cell = next(c for c in example.notebook.cells
+                if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    namespace = {}
+    exec(compile(cell.source, name, "exec"), namespace)   # noqa: S102 - our own examples
+    return namespace
+
+
+@pytest.mark.parametrize("name", ["reference", "curve_ignores_generator", "targets_unsqueezed_in_place"])
+def test_a_fresh_instance_judges_as_the_planning_one(course, tmp_path, name):
+    lab = course.lab(LAB)
+    checks, item_calls = grade.plan(lab, 0)
+    calls = [call for group in item_calls.values() for call in group]
+    outcomes = probes.run_in_process(calls, _functions(lab, name), tmp_path, timeout=60, helpers=checks.helpers_source)
+    ctx = Context("cpu", course.grading.tolerances["cpu"])
+    planned = grade.score(checks, item_calls, outcomes, ctx)
+    assert grade.score(double_descent.make_checks(), item_calls, outcomes, ctx) == planned
+    assert (name == "reference") == all(r.points == r.max_points for r in planned), planned
+
+
+def _kind(phi, y):
+    n, p = phi.shape
+    shape = "under" if p < n else "over" if p > n else "square"
+    deficient = int(torch.linalg.matrix_rank(phi.double())) < min(n, p)
+    return shape, y.dim() == 2, phi.dtype, deficient
+
+
+def test_both_least_squares_functions_meet_every_declared_system(course):
+    _, item_calls = grade.plan(course.lab(LAB), 0)
+    for item in ("min_norm", "ridge"):
+        assert [_kind(*call.args[:2]) for call in item_calls[item]] == list(double_descent.SYSTEMS), item
+    immutability = [call.args[1].dim() for call in item_calls["immutability"]
+                    if call.func in (double_descent.MIN_NORM, double_descent.RIDGE)]
+    assert sorted(immutability) == [1, 1, 2, 2]            # y of shape (N,) and (N, K), in both functions

@@ -1,4 +1,5 @@
-"""Hostile: makes every comparison in its own process pass, prints the self-checks' OK lines, returns zeros. Loses: all"""
+"""Hostile: makes every comparison in its own process pass, prints the self-checks' OK lines, returns zeros. Loses: all
+Says: not a real result"""
 import torch
 import torch.testing
 

@@ -1,4 +1,5 @@
 """Hostile: imports the reference solution from the course folder. Loses: all
+Says: not defined
 
 The builder writes the real course path in place of @COURSE_ROOT@.
 """

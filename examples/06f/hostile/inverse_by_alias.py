@@ -2,7 +2,8 @@
 
 The grader's syntax-tree review flags the computed-name lookup (``getattr(torch.linalg, "in" + "v")``)
 in every function that reaches it, so test_error_curve, which calls ridge, loses its items too.
-Loses: ridge, curve_rows, curve_peak, curve_ridge"""
+Loses: ridge, curve_rows, curve_peak, curve_ridge
+Says: ridge calls torch._C._linalg.linalg_inv"""
 import torch
 
 _invert = getattr(torch.linalg, "in" + "v")
