@@ -564,9 +564,8 @@ class RunSweep(kit.CaseItem):
             try:
                 self.check_row(row, cfg, max_epochs)
             except CheckFailed as failure:
-                where = f"config {i + 1} of {len(configs)}: patience={cfg['patience']}, " \
-                    f"min_delta={cfg['min_delta']:g}, max_epochs={max_epochs}"
-                raise CheckFailed(f"row {i + 1}: {failure} ({where})") from None
+                raise CheckFailed(f"row {i + 1} of {len(configs)}: {failure} (patience={cfg['patience']}, "
+                                  f"min_delta={cfg['min_delta']:g}, max_epochs={max_epochs})") from None
 
     def check_row(self, row, cfg, max_epochs) -> None:
         if "not_a_dict" in row:
