@@ -72,12 +72,3 @@ def test_grad_blocks_are_rebuilt_alike_and_leave_the_random_state_alone(kind):
     for block in first:
         out = block(out)
     assert out.shape[-1] == (8 if kind == "transformer" else 11)
-
-
-def test_grad_norms_twice_calls_the_function_on_x_then_on_a_copy():
-    x = _x(2, 3, 8)
-    first, again = kernel.grad_norms_twice(S, "transformer", 3, x, 8, 2, 16, 1)
-    assert len(first) == 1 and first == pytest.approx(again)
-    seen = []
-    kernel.grad_norms_twice({"grad_norms_by_layer": lambda blocks, t: seen.append(t)}, "mlp", 3, x, 8, 2, 16, 2)
-    assert seen[0] is x and seen[1] is not x and torch.equal(seen[1], x)

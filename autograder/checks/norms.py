@@ -1,11 +1,10 @@
 """Hidden checks for lab 06e, norm placement: LayerNorm, RMSNorm, GroupNorm, pre- and post-norm blocks.
 
-The norm functions are compared with the float64 reference on fresh shapes and on every edge case of x
-(``X_EDGES``). The blocks are built in the kernel (``kernel/norms.py``) and judged without depending on the
-student's initialization: their sublayers replaced by known stand-ins (attn's mixes positions), their norm modules
-on their own, attn and ffn on inputs that differ in one position, dropout in both modes. ``grad_norms_by_layer``
-runs on seeded torch.nn blocks that the same helper rebuilds here. Only ``block_dropout`` is random (a false alarm
-needs two equal dropout masks of >= 192 entries).
+The norm functions meet the float64 reference on fresh shapes and on every edge case of x (``X_EDGES``). The blocks
+are built in the kernel (``kernel/norms.py``) and judged whatever their initialization: with known stand-ins for
+their sublayers (attn's mixes positions), their norms alone, attn and ffn on inputs that differ in one position,
+dropout in both modes; ``grad_norms_by_layer`` on seeded torch.nn blocks that the same helper rebuilds here. Only
+``block_dropout`` is random (a false alarm needs two equal dropout masks of >= 192 entries).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from autograder.checks import kit
 from autograder.checks.base import CheckFailed, LabChecks, assert_tensor_close, close, describe
 from autograder.checks.kernel import norms as kernel
-from autograder.probes import Call
+from autograder.probes import Call, Ref
 from solutions import norms as reference
 
 LAYER, RMS, GROUP = "layer_norm", "rms_norm", "group_norm"
@@ -174,15 +173,12 @@ class NormImmutability(kit.CaseItem):
 # ---------------------------------------------------------------- the blocks
 
 def _block_case(gen, *, batch=None, seq=None, scale=1.5, dtype=torch.float32):
-    """d_model, n_heads, d_ff and an input (batch, seq, d_model) with per-row offsets (LayerNorm != RMSNorm on it)."""
+    """d_model, n_heads, d_ff, an input (batch, seq, d_model) with per-row offsets (so LayerNorm != RMSNorm), words."""
     h = kit.randint(gen, 1, 4)
     d, ff = h * kit.randint(gen, 2, 6), kit.randint(gen, 4, 24)
     rows = (batch or kit.randint(gen, 2, 4), seq or kit.randint(gen, 3, 7))
-    return d, h, ff, (kit.randn(gen, *rows, d) * scale + scale * kit.randn(gen, *rows, 1)).to(dtype)
-
-
-def _shape_note(d, h, ff, extra=""):
-    return f"(d_model={d}, n_heads={h}, d_ff={ff}{extra})"
+    x = (kit.randn(gen, *rows, d) * scale + scale * kit.randn(gen, *rows, 1)).to(dtype)
+    return d, h, ff, x, f"(d_model={d}, n_heads={h}, d_ff={ff})"
 
 
 def _outputs(who, value, names, shape):
@@ -248,9 +244,9 @@ class _Wiring(kit.CaseItem):
     def cases(self, gen):
         calls = []
         for i, (dtype, batch) in enumerate(((torch.float32, 1), (torch.float32, None), (torch.float64, None))):
-            d, h, ff, x = _block_case(gen, batch=batch, seq=kit.randint(gen, 2, 7), dtype=dtype)
+            d, h, ff, x, note = _block_case(gen, batch=batch, seq=kit.randint(gen, 2, 7), dtype=dtype)
             calls.append(Call(f"{self.id}/{i}", self.cls, (self.cls, x, d, h, ff), helper="standin_forward",
-                              note=f"{_shape_note(d, h, ff)} on an input of shape {tuple(x.shape)}",
+                              note=f"{note} on an input of shape {tuple(x.shape)}",
                               case=(x, _where(i, 3, x, f"d_model={d}"))))
         return calls
 
@@ -310,10 +306,10 @@ class BlockNorms(kit.CaseItem):
         for cls in (PRE, POST):
             for norm in (None, "rms"):
                 for scale in (1.5, _TINY):
-                    d, h, ff, x = _block_case(gen, scale=scale)
+                    d, h, ff, x, note = _block_case(gen, scale=scale)
                     kwargs = {"norm": norm} if norm else {}
                     calls.append(Call(f"{self.id}/{len(calls)}", cls, (cls, x, d, h, ff), kwargs, helper="block_norms",
-                                      note=_shape_note(d, h, ff, f", norm={norm!r}" if norm else ""),
+                                      note=note + (f" with norm={norm!r}" if norm else ""),
                                       case=(cls, norm, x, scale < 1)))
         return calls
 
@@ -348,11 +344,11 @@ class BlockSublayers(kit.CaseItem):
     def cases(self, gen):
         calls = []
         for cls in (PRE, POST):
-            d, h, ff, x = _block_case(gen)
+            d, h, ff, x, note = _block_case(gen)
             changed = x.clone()
             changed[:, -1] = kit.randn(gen, x.shape[0], d, dtype=x.dtype) * 2      # only the last position differs
             calls.append(Call(f"{self.id}/{cls}", cls, (cls, x, changed, d, h, ff), helper="sublayer_outputs",
-                              note=f"{_shape_note(d, h, ff)} in eval mode", case=(cls, x)))
+                              note=f"{note} in eval mode", case=(cls, x)))
         return calls
 
     def check(self, outcome, ctx):
@@ -445,34 +441,38 @@ class GradNorms(kit.CaseItem):
         calls, table = [], [("transformer", torch.float32, None), ("mlp", torch.float32, None),
                             ("transformer", torch.float64, None), ("transformer", torch.float32, 1)]
         for i, (kind, dtype, depth) in enumerate(table):
-            d, h, ff, x = _block_case(gen, dtype=dtype)
-            depth, seed = depth or kit.randint(gen, 3, 5), kit.seed(gen)
+            d, h, ff, x, _ = _block_case(gen, dtype=dtype)
+            build = (kind, kit.seed(gen), x, d, h, ff, depth or kit.randint(gen, 3, 5))
             what = "Transformer encoder layer(s)" if kind == "transformer" else "MLP blocks that widen the features"
-            calls.append(Call(f"{self.id}/{i}", GRADS, (kind, seed, x, d, h, ff, depth), helper="grad_norms_twice",
-                              note=f"on {depth} blocks and an input of shape {tuple(x.shape)}",
-                              case=(x, depth, _where(i, len(table), x, f"{depth} {what}"))))
+            case = (build, _where(i, len(table), x, f"{build[-1]} {what}"))
+            calls.append(Call(f"{self.id}/{i}/blocks", GRADS, build, helper="grad_blocks", note="building test blocks"))
+            calls += [Call(f"{self.id}/{i}/{call}", GRADS, (Ref(f"{self.id}/{i}/blocks"), x), case=case,
+                           note=f"on {build[-1]} blocks and an input of shape {tuple(x.shape)}") for call in ("1", "2")]
         return calls
 
-    def check(self, outcome, ctx):
-        x, depth, where = outcome.call.case
-        kind, seed, _, *sizes = outcome.call.args
+    def judge(self, outcomes, ctx):
+        calls = kit.roles(self, outcomes)
+        for key in (key for key in calls if key.endswith("/1")):
+            self.check(calls[key], calls[key[:-1] + "2"], ctx)
+
+    def check(self, outcome, again, ctx):
+        (kind, seed, x, *sizes), where = outcome.call.case
         variants = _grad_norm_variants(kernel.grad_blocks({}, kind, seed, x.double(), *sizes), x.double())
-        expected, tol = variants["right"], ctx.tolerance(x.dtype)
-        value = outcome.value if isinstance(outcome.value, tuple) and len(outcome.value) == 2 else (None, None)
-        first, again = (_as_norms(v) for v in value)
+        expected, tol, first = variants["right"], ctx.tolerance(x.dtype), _as_norms(outcome.value)
         if first is None or first.shape != expected.shape:
-            raise CheckFailed(f"{GRADS} returned {describe(value[0])} for {depth} blocks; return a list of floats, one "
-                              f"per block ({where})")
+            raise CheckFailed(f"{GRADS} returned {describe(outcome.value)} for {sizes[-1]} blocks; return a list of "
+                              f"floats, one per block ({where})")
         for name, hint in _GRAD_HINTS.items():
             kit.known_mistake(first, variants[name], expected, tol, f"{GRADS}: {hint}", where)
         if not close(first, expected, tol):
             error = (first - expected).abs().max().item()
             raise CheckFailed(f"{GRADS} gave wrong gradient norms (max abs error {error:.2e}) ({where})")
-        if again is None or again.shape != first.shape or not close(again, expected, tol):
+        if (second := _as_norms(again.value)) is None or not close(second, expected, tol):
             raise CheckFailed(f"{GRADS} gave different norms when called a second time on the same blocks: the first "
                               "call's gradients leaked into the second; clear them first (block.zero_grad()) or use "
                               f"torch.autograd.grad ({where})")
-        kit.check_unchanged(GRADS, outcome, {"x": (2, x)}, context=where)
+        for call in (outcome, again):
+            kit.check_unchanged(GRADS, call, {"x": (1, x)}, context=where)
 
 
 def make_checks() -> LabChecks:

@@ -77,11 +77,3 @@ def grad_blocks(S, kind, seed, like, d, h, ff, depth):
             blocks = [nn.Sequential(nn.Linear(d + i, ff + i), nn.Tanh(), nn.Linear(ff + i, d + i + 1))
                       for i in range(depth)]
     return [block.to(like) for block in blocks]
-
-
-def grad_norms_twice(S, kind, seed, x, d, h, ff, depth):
-    """grad_norms_by_layer called twice on the same fresh blocks (the second call shows leaked gradients), the
-    first on x itself, the second on a copy made before."""
-    blocks, copy = grad_blocks(S, kind, seed, x, d, h, ff, depth), x.clone()
-    first = S["grad_norms_by_layer"](blocks, x)
-    return [first, S["grad_norms_by_layer"](blocks, copy)]
