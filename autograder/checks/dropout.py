@@ -3,7 +3,7 @@
 The edge cases (p = 0, p = 1, a batch of one) are declared once, in ``edges``; every function that takes p meets
 them. Given the mask a function drew, its output is exact: ``x * mask / (1 - p)``, with the mask it returned or read
 from which outputs are zero (hidden inputs never are). Masks are judged by exact tests at ``ALPHA = 1e-7``
-(``check_mask_statistics``); a grading runs at most 50, so correct code loses a point with probability at most 5e-6
+(``check_mask_statistics``); a grading runs at most 51, so correct code loses a point with probability below 6e-6
 (tests/test_checks_over_seeds.py measures it with REGLAB_SEEDS=200), and each bug of the zoo fails far below ALPHA.
 """
 
