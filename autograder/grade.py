@@ -166,7 +166,7 @@ def grade_in_process(namespace: dict, lab: Lab, course: CourseConfig, seed: int,
     kernel, for tests and benchmarks of the checks (never for student code)."""
     checks, item_calls = plan(lab, seed)
     calls = [call for group in item_calls.values() for call in group]
-    outcomes = probes.run_in_process(calls, namespace, folder, timeout=10, helpers=checks.helpers_source)
+    outcomes = probes.run_in_process(calls, namespace, folder, timeout=60, helpers=checks.helpers_source)
     return score(checks, item_calls, outcomes, Context("cpu", course.grading.tolerances["cpu"]))
 
 
