@@ -143,19 +143,29 @@ show(images, [CLASSES[k] for k in labels])
 # **Self-check: smoothed targets.**
 
 # %% reglab="selfcheck" item="smooth_labels"
+def close(got, expected, rtol=1e-4, atol=1e-5):
+    """The course's float32 tolerance (the hidden checks use the same)."""
+    return torch.allclose(got.double(), expected.double(), rtol=rtol, atol=atol)
+
+
 q = smooth_labels(torch.tensor([2, 0], device=DEVICE), 4, 0.1)
-torch.testing.assert_close(q, torch.tensor([[0.025, 0.025, 0.925, 0.025], [0.925, 0.025, 0.025, 0.025]], device=DEVICE),
-                           msg="labels 2 and 0 with K = 4, eps = 0.1 should give 0.925 on the true class, 0.025 elsewhere")
+assert close(q, torch.tensor([[0.025, 0.025, 0.925, 0.025], [0.925, 0.025, 0.025, 0.025]], device=DEVICE)), \
+    ("labels 2 and 0 with K = 4, eps = 0.1 should give 0.925 on the true class and 0.025 elsewhere: take eps from the "
+     "true class and spread it over all K classes, (1 - eps) * one_hot + eps / K")
 gen = torch.Generator().manual_seed(0)
 for n, k, eps in [(5, 3, 0.1), (1, 10, 0.25), (7, 2, 0.0), (4, 6, 1.0)]:   # a batch of one, two classes, eps 0 and 1
     y = torch.randint(k, (n,), generator=gen).to(DEVICE)
     logits = torch.randn(n, k, generator=gen).to(DEVICE)
+    saved = y.clone()
     q = smooth_labels(y, k, eps)
     where = f"N={n}, K={k}, eps={eps}"
+    assert y.shape == saved.shape and torch.equal(y, saved), f"smooth_labels modified its input y in place ({where})"
     assert q.shape == (n, k) and q.dtype == torch.float32, f"{where}: expected float32 targets of shape ({n}, {k}), got {q.dtype} {tuple(q.shape)}"
     ours, library = -(q * torch.log_softmax(logits, 1)).sum(1).mean(), F.cross_entropy(logits, y, label_smoothing=eps)
     assert abs(ours - library) < 1e-5, (f"{where}: cross entropy against your targets is {ours:.5f}, F.cross_entropy("
                                         f"label_smoothing=eps) gives {library:.5f}; spread eps over all K classes")
+    one_hot = F.one_hot(y, k).float()
+    assert close(q, (1 - eps) * one_hot + eps / k), f"{where}: not (1 - eps) * F.one_hot(y, K) + eps / K"
 print("smooth_labels: OK")
 
 # %% [markdown]
@@ -178,16 +188,43 @@ print("smooth_labels: OK")
 # **Self-check: the soft cross entropy equals PyTorch's, with label smoothing too.**
 
 # %% reglab="selfcheck" item="soft_cross_entropy"
-logits = torch.randn(6, 5, device=DEVICE) * 2
-y = torch.tensor([0, 1, 2, 3, 4, 0], device=DEVICE)
-target = torch.softmax(torch.randn(6, 5, device=DEVICE), dim=1)
-torch.testing.assert_close(soft_cross_entropy(logits, target), F.cross_entropy(logits, target))
-torch.testing.assert_close(soft_cross_entropy(logits, smooth_labels(y, 5, 0.1)),
-                           F.cross_entropy(logits, y, label_smoothing=0.1))
-huge = torch.tensor([[500.0, -500.0, 0.0]], device=DEVICE)
-assert torch.isfinite(soft_cross_entropy(huge, smooth_labels(torch.tensor([1], device=DEVICE), 3, 0.1))), \
-    "the loss is not finite for large logits: use torch.log_softmax"
-assert soft_cross_entropy(logits, target).shape == (), "return the mean over the batch, a scalar"
+from torch.overrides import TorchFunctionMode
+
+
+class TorchCalls(TorchFunctionMode):
+    """Inside `with TorchCalls() as calls:`, calls.names holds the name of every torch function called."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.names.add(f"{getattr(func, '__module__', None) or 'torch'}.{getattr(func, '__name__', func)}")
+        return func(*args, **(kwargs or {}))
+
+
+gen = torch.Generator().manual_seed(5)
+# Soft targets, smoothed one-hot targets, float64, a batch of one, logits in the hundreds.
+for n, k, scale, dtype, eps in [(6, 5, 2.0, torch.float32, None), (9, 3, 3.0, torch.float64, None),
+                                (7, 4, 3.0, torch.float32, 0.1), (1, 6, 3.0, torch.float32, None),
+                                (5, 3, 300.0, torch.float32, 0.2)]:
+    logits = (scale * torch.randn(n, k, generator=gen)).to(dtype).to(DEVICE)
+    y = torch.randint(k, (n,), generator=gen).to(DEVICE)
+    target = (torch.softmax(torch.randn(n, k, generator=gen), dim=1).to(dtype).to(DEVICE) if eps is None
+              else ((1 - eps) * F.one_hot(y, k) + eps / k).to(dtype))
+    where = f"{n} x {k} logits of scale {scale:g}, {dtype}, " + ("soft targets" if eps is None else f"smoothed labels, eps = {eps}")
+    with TorchCalls() as calls:
+        loss = soft_cross_entropy(logits, target)
+    library = sorted(name for name in calls.names if any(op in name for op in ("cross_entropy", "nll_loss", "kl_div")))
+    assert not library, (f"soft_cross_entropy calls {library[0]}; write the loss yourself, from torch.log_softmax "
+                         f"(PyTorch's cross entropy is this self-check's reference) ({where})")
+    assert isinstance(loss, torch.Tensor) and loss.shape == (), \
+        f"soft_cross_entropy should return the batch mean, a scalar of shape (); got {type(loss).__name__} {tuple(getattr(loss, 'shape', ()))} ({where})"
+    assert torch.isfinite(loss), f"the loss is {loss.item()} for large logits: log(softmax(z)) takes the log of an underflowed 0; use torch.log_softmax ({where})"
+    expected = F.cross_entropy(logits, target) if eps is None else F.cross_entropy(logits, y, label_smoothing=eps)
+    if n > 1 and close(loss, expected * n):
+        raise AssertionError(f"the loss is summed over the batch; take the mean over the batch ({where})")
+    assert close(loss, expected), f"soft_cross_entropy gives {loss.item():.6f}, F.cross_entropy {expected.item():.6f} ({where})"
 print("soft_cross_entropy: OK")
 
 # %% [markdown]
@@ -253,17 +290,32 @@ plt.show()
 # **Self-check: lam in [0, 1] with the Beta(alpha, alpha) mean and variance; perm a permutation; replayable.**
 
 # %% reglab="selfcheck" item="sample_mixup"
+def mixup_draw(seed, batch_size=20, alpha=0.2):
+    return sample_mixup(batch_size, alpha, torch.Generator(device=DEVICE).manual_seed(seed))
+
+lam, perm = mixup_draw(0)
+assert isinstance(lam, float) and 0.0 <= lam <= 1.0, f"lam should be a Python float in [0, 1] (use .item()), got {lam!r}"
+assert isinstance(perm, torch.Tensor) and perm.dtype == torch.long and sorted(perm.tolist()) == list(range(20)), \
+    f"perm should be a LongTensor holding each of 0 .. 19 once (torch.randperm), got {perm!r}"
+lam_again, perm_again = mixup_draw(0)
+assert lam_again == lam, "two generators seeded alike gave different results: another lam; draw lam from the generator argument"
+assert torch.equal(perm_again, perm), ("two generators seeded alike gave different results: another perm; draw perm "
+                                       "from the generator argument (torch.randperm(..., generator=generator))")
+lam_other, perm_other = mixup_draw(1)
+assert lam_other != lam, "generators with different seeds gave sample_mixup the same lam: draw it from the generator argument"
+assert not torch.equal(perm_other, perm), ("generators with different seeds gave sample_mixup the same perm (of 20): draw "
+                                           "it from the generator argument, not from a generator of your own")
+lam_one, perm_one = mixup_draw(2, batch_size=1)
+assert isinstance(lam_one, float) and 0.0 <= lam_one <= 1.0 and perm_one.tolist() == [0], \
+    f"on a batch of one lam should be a float in [0, 1] and perm tensor([0]); got {lam_one!r}, {perm_one!r}"
 gen = torch.Generator(device=DEVICE).manual_seed(0)
-lam, perm = sample_mixup(8, 0.2, gen)
-assert isinstance(lam, float) and 0.0 <= lam <= 1.0, f"lam should be a float in [0, 1], got {lam!r}"
-assert perm.dtype == torch.long and sorted(perm.tolist()) == list(range(8)), "perm should be a permutation of 0..7"
-assert sample_mixup(8, 0.2, torch.Generator(device=DEVICE).manual_seed(0))[0] == lam, \
-    "the same seed gave another lam: draw from the generator argument"
 for alpha in (0.2, 2.0):
     lams = torch.tensor([sample_mixup(4, alpha, gen)[0] for _ in range(2000)], dtype=torch.float64)
-    variance = 1 / (4 * (2 * alpha + 1))                       # of Beta(alpha, alpha); its mean is 1/2
-    assert abs(lams.mean() - 0.5) < 0.04, f"alpha={alpha}: mean of lam {lams.mean():.3f}, expected 0.5"
-    assert abs(lams.var() - variance) < 0.2 * variance, f"alpha={alpha}: variance {lams.var():.4f}, expected {variance:.4f}"
+    beta = torch.distributions.Beta(torch.tensor(alpha, dtype=torch.float64), torch.tensor(alpha, dtype=torch.float64))
+    mean, variance = beta.mean.item(), beta.variance.item()
+    assert abs(lams.mean() - mean) < 0.05 and abs(lams.var() - variance) < 0.2 * variance, (
+        f"lam does not follow Beta({alpha}, {alpha}): over 2000 draws its mean was {lams.mean():.3f} and variance "
+        f"{lams.var():.4f}; torch.distributions.Beta({alpha}, {alpha}) has mean {mean:.3f} and variance {variance:.4f}")
 print("sample_mixup: OK")
 
 # %% [markdown]
@@ -278,20 +330,33 @@ print("sample_mixup: OK")
 
 # %% reglab="selfcheck" item="mixup"
 x = torch.tensor([[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]], device=DEVICE)
-y_probs = torch.eye(3, device=DEVICE)
-x_mix, y_mix = mixup(x, y_probs, 0.75, torch.tensor([2, 0, 1], device=DEVICE))
-torch.testing.assert_close(x_mix, torch.tensor([[2.0, 4.0], [3.0, 5.0], [7.0, 9.0]], device=DEVICE),
-                           msg="sample i keeps weight lam = 0.75, its partner x[perm[i]] gets 0.25")
-torch.testing.assert_close(y_mix, torch.tensor([[0.75, 0, 0.25], [0.25, 0.75, 0], [0, 0.25, 0.75]], device=DEVICE),
-                           msg="mix the labels with the same weights as the inputs")
-assert torch.equal(x, torch.tensor([[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]], device=DEVICE)), "mixup modified x"
+x_mix, y_mix = mixup(x, torch.eye(3, device=DEVICE), 0.75, torch.tensor([2, 0, 1], device=DEVICE))
+assert not close(y_mix, torch.eye(3, device=DEVICE)), "y_mix is y_probs unchanged; mix the labels with the same lam and perm as x"
+assert close(x_mix, torch.tensor([[2.0, 4.0], [3.0, 5.0], [7.0, 9.0]], device=DEVICE)), \
+    "sample i keeps weight lam = 0.75, its partner x[perm[i]] gets 0.25"
+assert close(y_mix, torch.tensor([[0.75, 0, 0.25], [0.25, 0.75, 0], [0, 0.25, 0.75]], device=DEVICE)), \
+    "mix the labels with the same weights as the inputs"
 gen = torch.Generator().manual_seed(1)
 for shape, lam in [((6, 3, 5, 5), 0.3), ((1, 4), 0.9), ((4, 2, 3), 0.0), ((5, 7), 1.0)]:   # images, a batch of one, lam 0 and 1
     x, y = torch.randn(shape, generator=gen).to(DEVICE), torch.softmax(torch.randn(shape[0], 4, generator=gen), 1).to(DEVICE)
     perm = torch.randperm(shape[0], generator=gen).to(DEVICE)
+    if shape[0] > 1 and torch.equal(perm, torch.arange(shape[0], device=DEVICE)):
+        perm = perm.roll(1)                                     # a partner that is another sample
+    saved = {"x": x.clone(), "y_probs": y.clone(), "perm": perm.clone()}
     x_mix, y_mix = mixup(x, y, lam, perm)
-    torch.testing.assert_close(x_mix, torch.lerp(x[perm], x, lam), msg=f"x of shape {shape}, lam={lam}: x_mix is not lam * x + (1 - lam) * x[perm]")
-    torch.testing.assert_close(y_mix, torch.lerp(y[perm], y, lam), msg=f"x of shape {shape}, lam={lam}: y_mix is not lam * y + (1 - lam) * y[perm]")
+    where = f"x of shape {shape}, lam = {lam}"
+    for name, now in zip(saved, (x, y, perm)):
+        assert now.shape == saved[name].shape and torch.equal(now, saved[name]), \
+            f"mixup modified its input {name} in place; work on new tensors ({where})"
+    expected_x, expected_y = torch.lerp(x[perm], x, lam), torch.lerp(y[perm], y, lam)
+    if lam == 0 and close(x_mix, x):
+        raise AssertionError(f"at lam = 0 x_mix is x unchanged; lam = 0 keeps nothing of sample i: x_mix[i] = x[perm[i]] ({where})")
+    if lam not in (0.0, 1.0) and shape[0] > 1 and close(x_mix, torch.lerp(x, x[perm], lam)):
+        raise AssertionError(f"the weights are swapped: sample i keeps weight lam, its partner x[perm[i]] gets 1 - lam ({where})")
+    assert close(x_mix, expected_x), f"x_mix is not lam * x + (1 - lam) * x[perm] ({where})"
+    if lam != 1.0 and shape[0] > 1 and close(y_mix, y):
+        raise AssertionError(f"y_mix is y_probs unchanged; mix the labels with the same lam and perm as x ({where})")
+    assert close(y_mix, expected_y), f"y_mix is not lam * y_probs + (1 - lam) * y_probs[perm] ({where})"
 print("mixup: OK")
 
 # %% [markdown]
@@ -352,11 +417,28 @@ inside = (y0 > 0) & (y1 < 20) & (x0 > 0) & (x1 < 30)
 assert inside.any() and ((y1 - y0)[inside] - 10).abs().le(2).all() and ((x1 - x0)[inside] - 15).abs().le(2).all(), \
     "at lam = 0.75 a box inside a 20 x 30 image should be 10 x 15 (up to two pixels either way, for rounding): sides sqrt(1 - lam) times the image's"
 clipped = ((y0 == 0) | (y1 == 20)).float().mean()
-assert 0.4 < clipped < 0.65, f"{clipped:.0%} of boxes reach the top or bottom edge; about half should (clip, do not move)"
-y0, y1, x0, x1 = sample_cutmix_box(20, 30, 1.0, gen)
-assert (y1 - y0) * (x1 - x0) == 0, "lam = 1 gives an empty box"
-assert sample_cutmix_box(20, 30, 0.5, torch.Generator(device=DEVICE).manual_seed(3)) == \
-    sample_cutmix_box(20, 30, 0.5, torch.Generator(device=DEVICE).manual_seed(3)), "draw from the generator argument"
+assert 0.4 < clipped < 0.65, f"{clipped:.0%} of boxes reach the top or bottom edge; about half should: do not keep the box inside the image (clip it, do not move it)"
+centre_y, centre_x = (y0 + y1).double(), (x0 + x1).double()
+correlation = torch.corrcoef(torch.stack([centre_y, centre_x]))[0, 1].item()
+assert abs(correlation) < 0.15, (f"box centres are not uniform: the centre's row and column are correlated ({correlation:.2f} "
+                                 "over 2000 boxes); draw the row from 0 .. H - 1 and the column from 0 .. W - 1, independently")
+small = torch.tensor([sample_cutmix_box(20, 32, 1 - 1 / 64, gen) for _ in range(1600)]).double()   # sides 1/8 of the image's
+bands_y = ((small[:, 0] + small[:, 1]) / 2 * 4 / 20).floor().clamp(0, 3).long()
+bands_x = ((small[:, 2] + small[:, 3]) / 2 * 4 / 32).floor().clamp(0, 3).long()
+counts = torch.bincount(bands_y * 4 + bands_x, minlength=16)
+assert counts.min() >= 40 and counts.max() <= 160, (f"box centres are not uniform over the image: of 1600 small boxes the "
+                                                    f"cells of a 4 x 4 grid held {counts.min()} to {counts.max()}, about 100 "
+                                                    "each expected; draw the centre row and column uniformly and independently")
+for y0, y1, x0, x1 in [sample_cutmix_box(20, 30, 1.0, gen) for _ in range(20)]:
+    assert (y1 - y0) * (x1 - x0) == 0, "lam = 1 gives an empty box"
+for y0, y1, x0, x1 in [sample_cutmix_box(20, 30, 0.0, gen) for _ in range(20)]:
+    assert ((y0 == 0) | (y1 == 20)) and ((x0 == 0) | (x1 == 30)) and y1 - y0 >= 9 and x1 - x0 >= 14, \
+        "at lam = 0 the box is image-sized before clipping: once clipped it reaches an edge on each axis and covers at least half of each side"
+def box_run(seed):
+    run_gen = torch.Generator(device=DEVICE).manual_seed(seed)
+    return [sample_cutmix_box(20, 30, 0.5, run_gen) for _ in range(8)]
+assert box_run(3) == box_run(3), "two generators seeded alike gave different boxes: draw the centre from the generator argument"
+assert box_run(3) != box_run(4), "generators with different seeds gave sample_cutmix_box the same boxes: draw the centre from the generator argument"
 print("sample_cutmix_box: OK")
 
 # %% [markdown]
@@ -376,11 +458,17 @@ y_probs = torch.eye(2, device=DEVICE)
 x_mix, y_mix, lam_actual = cutmix(x, y_probs, (1, 3, 0, 3), torch.tensor([1, 0], device=DEVICE))
 expected = torch.zeros(1, 4, 5, device=DEVICE)
 expected[:, 1:3, 0:3] = 1
-torch.testing.assert_close(x_mix[0], expected, msg="rows 1:3, columns 0:3 of image 0 should come from its partner, image 1")
-torch.testing.assert_close(x_mix[1], 1 - expected, msg="rows 1:3, columns 0:3 of image 1 should come from its partner, image 0")
-assert abs(lam_actual - 0.7) < 1e-9, f"lam_actual = {lam_actual}, expected 1 - 6 / 20 = 0.7"
-torch.testing.assert_close(y_mix, torch.tensor([[0.7, 0.3], [0.3, 0.7]], device=DEVICE), msg="labels mix with lam_actual")
-assert x.sum() == 20, "cutmix modified x in place; paste into x.clone()"
+swapped = torch.zeros(1, 4, 5, device=DEVICE)
+swapped[:, 0:3, 1:3] = 1                                   # rows x0:x1, columns y0:y1
+assert not close(x_mix[0], swapped), ("the box's rows and columns are swapped: rows y0:y1 index the height (dim 2), "
+                                      "columns x0:x1 the width (dim 3)")
+assert close(x_mix[0], expected), "rows 1:3, columns 0:3 of image 0 should come from its partner, image 1"
+assert close(x_mix[1], 1 - expected), "rows 1:3, columns 0:3 of image 1 should come from its partner, image 0"
+assert abs(lam_actual - 0.3) > 1e-9, ("lam_actual = 0.3 is the box's share of the image; it is the share each image "
+                                      "keeps of its own: 1 - box area / (H * W) = 0.7")
+assert abs(lam_actual - 0.7) < 1e-9, f"lam_actual = {lam_actual}, expected 1 - box area / (H * W) = 1 - 6 / 20 = 0.7"
+assert close(y_mix, torch.tensor([[0.7, 0.3], [0.3, 0.7]], device=DEVICE)), "labels mix with lam_actual"
+assert x.sum() == 20, "cutmix modified its input x in place; paste into x.clone()"
 gen = torch.Generator().manual_seed(2)
 # A box the sampler clipped at a corner (3 x 2 pixels of 6 x 8), a box over the whole image, an empty box, a batch of one.
 for n, box in [(5, (0, 3, 6, 8)), (3, (0, 6, 0, 8)), (4, (2, 2, 5, 5)), (1, (1, 4, 2, 7))]:
@@ -389,11 +477,15 @@ for n, box in [(5, (0, 3, 6, 8)), (3, (0, 6, 0, 8)), (4, (2, 2, 5, 5)), (1, (1, 
     inside = torch.zeros(6, 8, dtype=torch.bool, device=DEVICE)
     inside[box[0]:box[1], box[2]:box[3]] = True
     lam = 1 - inside.sum().item() / 48
+    saved = {"x": x.clone(), "y_probs": y.clone(), "perm": perm.clone()}
     x_mix, y_mix, lam_actual = cutmix(x, y, box, perm)
-    torch.testing.assert_close(x_mix, torch.where(inside, x[perm], x), msg=f"box {box} on 6 x 8 images, batch {n}: "
-                               "pixels inside the box come from x[perm], the rest from x")
+    for name, now in zip(saved, (x, y, perm)):
+        assert now.shape == saved[name].shape and torch.equal(now, saved[name]), \
+            f"cutmix modified its input {name} in place; paste into x.clone() (box {box}, batch {n})"
+    assert close(x_mix, torch.where(inside, x[perm], x)), (f"box {box} on 6 x 8 images, batch {n}: "
+                                                           "pixels inside the box come from x[perm], the rest from x")
     assert abs(lam_actual - lam) < 1e-9, f"box {box} on 6 x 8 images: lam_actual = {lam_actual}, expected 1 - area / (H W) = {lam:.4f}"
-    torch.testing.assert_close(y_mix, lam * y + (1 - lam) * y[perm], msg=f"box {box}: mix the labels with lam_actual")
+    assert close(y_mix, lam * y + (1 - lam) * y[perm]), f"box {box}: mix the labels with lam_actual"
 print("cutmix: OK")
 
 # %% [markdown]
@@ -424,13 +516,26 @@ print(f"lam drawn {lam:.3f}, box rows {box[0]}:{box[1]}, columns {box[2]}:{box[3
 
 # %% reglab="selfcheck" item="mixed_cross_entropy"
 gen = torch.Generator().manual_seed(3)
-for n, k, lam in [(7, 4, 0.3), (1, 5, 0.8), (6, 3, 0.0), (6, 3, 1.0)]:                # a batch of one, lam 0 and 1
-    logits = (torch.randn(n, k, generator=gen) * 3).to(DEVICE)
+# A batch of one, lam 0 and 1, float64, logits in the hundreds.
+for n, k, scale, dtype, lam in [(7, 4, 3.0, torch.float32, 0.3), (1, 5, 3.0, torch.float32, 0.8), (6, 3, 3.0, torch.float32, 0.0),
+                                (6, 3, 3.0, torch.float32, 1.0), (9, 6, 3.0, torch.float64, 0.6), (5, 4, 300.0, torch.float32, 0.4)]:
+    logits = (torch.randn(n, k, generator=gen) * scale).to(dtype).to(DEVICE)
     y_a = torch.randint(k, (n,), generator=gen).to(DEVICE)
     y_b = y_a[torch.randperm(n, generator=gen).to(DEVICE)]
-    expected = lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
-    torch.testing.assert_close(mixed_cross_entropy(logits, y_a, y_b, lam), expected,
-                               msg=f"N={n}, K={k}, lam={lam}: not lam * CE(y_a) + (1 - lam) * CE(y_b) with batch means")
+    where = f"N={n}, K={k}, {dtype}, logits of scale {scale:g}, lam={lam}"
+    saved = {"logits": logits.clone(), "y_a": y_a.clone(), "y_b": y_b.clone()}
+    loss = mixed_cross_entropy(logits, y_a, y_b, lam)
+    for name, now in zip(saved, (logits, y_a, y_b)):
+        assert now.shape == saved[name].shape, (f"mixed_cross_entropy changed the shape of its input {name} in place, from "
+                                                f"{tuple(saved[name].shape)} to {tuple(now.shape)}: use unsqueeze, not unsqueeze_ ({where})")
+        assert torch.equal(now, saved[name]), f"mixed_cross_entropy modified its input {name} in place ({where})"
+    logits, y_a, y_b = saved["logits"], saved["y_a"], saved["y_b"]
+    ce_a, ce_b = F.cross_entropy(logits, y_a).double(), F.cross_entropy(logits, y_b).double()
+    assert isinstance(loss, torch.Tensor) and loss.shape == (), f"return the loss as a scalar tensor of shape () ({where})"
+    if lam != 0.5 and not torch.allclose(ce_a, ce_b) and torch.allclose(loss.double(), (1 - lam) * ce_a + lam * ce_b, rtol=1e-4, atol=1e-5):
+        raise AssertionError(f"the weights are swapped: lam goes with y_a, 1 - lam with y_b ({where})")
+    assert torch.allclose(loss.double(), lam * ce_a + (1 - lam) * ce_b, rtol=1e-4, atol=1e-5), \
+        f"the loss is {loss.item():.6f}, not lam * CE(y_a) + (1 - lam) * CE(y_b) = {(lam * ce_a + (1 - lam) * ce_b).item():.6f} with batch means ({where})"
 print("mixed_cross_entropy: OK")
 
 # %% [markdown]

@@ -312,32 +312,33 @@ print("features_sampling: OK")
 
 # %% [markdown]
 # **Self-check: ordinary least squares below, minimum-norm interpolation above**,
-# against `torch.linalg.pinv`, on five random float64 systems: tall, wide, square, and two
+# against `torch.linalg.pinv`, on six random float64 systems: tall, wide, square, and three
 # with a dead feature (a zero column, as a ReLU that never fires gives), where $\phi^\top\phi$
-# is singular.
+# is singular (and, for the square one, $\phi$ itself).
 
 # %% reglab="selfcheck" item="min_norm"
 gen = torch.Generator().manual_seed(3)
-for n, p, k, dead in [(30, 6, None, False), (6, 30, 2, False), (20, 20, 3, False), (12, 40, None, True), (40, 12, 2, True)]:
+for n, p, k, dead in [(30, 6, None, False), (6, 30, 2, False), (20, 20, 3, False), (12, 40, None, True), (40, 12, 2, True),
+                     (20, 20, 2, True)]:
     phi = torch.randn(n, p, generator=gen, dtype=torch.float64)
     if dead:
         phi[:, 3] = 0.0
     y = torch.randn(n, *(() if k is None else (k,)), generator=gen, dtype=torch.float64)
     phi, y = phi.to(DEVICE), y.to(DEVICE)
     where = f"phi of shape {(n, p)}{' with a dead feature' if dead else ''}, y of shape {tuple(y.shape)}"
+    expected = torch.linalg.pinv(phi) @ y
     try:
-        w = min_norm_least_squares(phi, y)
+        w = min_norm_least_squares(phi.clone(), y.clone())
     except torch.linalg.LinAlgError as error:
         raise AssertionError(f"min_norm_least_squares raised {type(error).__name__} on {where}: with a dead feature "
-                             "phi^T phi (or phi phi^T) is singular; use torch.linalg.pinv or lstsq") from error
-    expected = torch.linalg.pinv(phi) @ y
+                             "phi^T phi, phi phi^T (and a square phi itself) are singular; use torch.linalg.pinv or lstsq") from error
     assert w.shape == expected.shape, f"w has shape {tuple(w.shape)}, expected {tuple(expected.shape)} ({where})"
     gradient = phi.T @ (phi @ w - y)              # zero at every least-squares solution
     assert torch.allclose(gradient, torch.zeros_like(gradient), atol=1e-8), \
         f"w is not a least-squares solution: phi^T (phi w - y) is up to {gradient.abs().max():.2e} ({where})"
     assert torch.allclose(w, expected, rtol=1e-6, atol=1e-8), \
         f"w fits, but ||w|| = {w.norm():.4f} while the minimum-norm solution has {expected.norm():.4f}: remove the null-space part (pinv) ({where})"
-print("min_norm: OK (five systems, two of them rank-deficient)")
+print("min_norm: OK (six systems, three of them rank-deficient)")
 
 # %% [markdown]
 # ## 4. Ridge regression
@@ -357,16 +358,40 @@ print("min_norm: OK (five systems, two of them rank-deficient)")
 
 # %% [markdown]
 # **Self-check: ridge against `torch.linalg.solve` of $(\phi^\top\phi + \lambda I)\,w = \phi^\top y$**,
-# on five random float64 systems (N > P, P > N, square; lam from 0.01 to 5), and the
-# limit lam -> 0.
+# on six random float64 systems (N > P, P > N, square, one with a dead feature; lam from 0.01
+# to 5), without an explicit inverse, and the limit lam -> 0.
 
 # %% reglab="selfcheck" item="ridge"
+import re
+
+from torch.overrides import TorchFunctionMode
+
+
+class TorchCalls(TorchFunctionMode):
+    """Inside `with TorchCalls() as calls:`, calls.names holds the name of every torch function called."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.names.add(f"{getattr(func, '__module__', None) or 'torch'}.{getattr(func, '__qualname__', None) or getattr(func, '__name__', func)}")
+        return func(*args, **(kwargs or {}))
+
+
 gen = torch.Generator().manual_seed(4)
-for n, p, k, lam in [(30, 6, None, 0.5), (6, 30, 2, 0.5), (15, 15, 3, 2.0), (40, 25, None, 0.01), (10, 50, 4, 5.0)]:
+for n, p, k, lam in [(30, 6, None, 0.5), (6, 30, 2, 0.5), (15, 15, 3, 2.0), (40, 25, None, 0.01), (10, 50, 4, 5.0),
+                     (12, 36, None, 1.0)]:
     phi_case = torch.randn(n, p, generator=gen, dtype=torch.float64).to(DEVICE)
+    if p == 36:
+        phi_case[:, 5] = 0.0                              # a dead feature: phi^T phi is singular, phi^T phi + lam I is not
     y_case = torch.randn(n, *(() if k is None else (k,)), generator=gen, dtype=torch.float64).to(DEVICE)
-    where = f"phi of shape {(n, p)}, y of shape {tuple(y_case.shape)}, lam = {lam}"
-    w = ridge(phi_case, y_case, lam)
+    where = f"phi of shape {(n, p)}{' with a dead feature' if p == 36 else ''}, y of shape {tuple(y_case.shape)}, lam = {lam}"
+    with TorchCalls() as calls:
+        w = ridge(phi_case.clone(), y_case.clone(), lam)
+    inverse = sorted(name for name in calls.names if re.search(r"linalg_inv|\binverse\b|cholesky_inverse|pinv", name))
+    assert not inverse, (f"ridge calls {inverse[0]}: solve the system with torch.linalg.solve (or a Cholesky solve) "
+                         f"instead of forming an inverse ({where})")
     eye = torch.eye(p, dtype=torch.float64, device=DEVICE)
     expected = torch.linalg.solve(phi_case.T @ phi_case + lam * eye, phi_case.T @ y_case)
     assert w.shape == expected.shape, f"w has shape {tuple(w.shape)}, expected {tuple(expected.shape)} ({where})"
@@ -374,8 +399,8 @@ for n, p, k, lam in [(30, 6, None, 0.5), (6, 30, 2, 0.5), (15, 15, 3, 2.0), (40,
     assert not torch.allclose(w, mean_loss), f"w minimizes the mean squared error plus lam ||w||^2 (lam is scaled by N); this lab's ridge minimizes ||phi w - y||^2 + lam ||w||^2 ({where})"
     assert torch.allclose(w, expected, rtol=1e-6, atol=1e-9), f"w differs from the ridge solution by up to {(w - expected).abs().max():.2e} ({where})"
 w_small = ridge(phi_case, y_case, 1e-6)
-torch.testing.assert_close(w_small, min_norm_least_squares(phi_case, y_case), rtol=1e-4, atol=1e-5,
-                           msg="ridge with lam = 1e-6 should be close to the minimum-norm solution")
+assert torch.allclose(w_small, torch.linalg.pinv(phi_case) @ y_case, rtol=1e-4, atol=1e-5), \
+    "ridge with lam = 1e-6 should be close to the minimum-norm solution"
 print("ridge: OK (five systems, and lam -> 0 gives the minimum-norm solution)")
 
 # %% [markdown]
@@ -426,6 +451,21 @@ for row in rows:
         assert row["train_error"] < 1e-8 * scale, f"train error {row['train_error']:.2e} at width {row['width']} >= N = 30: min-norm should interpolate"
     if row["width"] <= 10:
         assert row["train_error"] > 1e-3, f"train error {row['train_error']:.2e} at width {row['width']} < N: a fit with fewer features than samples cannot interpolate noisy data; are the errors measured on the training set?"
+
+
+def curve_table(seed):
+    rows = test_error_curve(small_widths, *data, seeds=2, generator=torch.Generator(device=DEVICE).manual_seed(seed))
+    return [float(row[key]) for row in rows for key in ("width", "train_error", "test_error")]
+
+
+first = curve_table(1)
+# A curve replays only if the features it draws do (that is the features_sampling self-check's business).
+features_replay = torch.equal(*(random_relu_features(data[0], 4, torch.Generator(device=DEVICE).manual_seed(1))[1] for _ in range(2)))
+if features_replay:
+    assert curve_table(1) == first, ("two calls of test_error_curve with generators seeded alike gave different rows: "
+                                     "draw the features from the generator argument")
+assert curve_table(2) != first, ("generators with different seeds gave test_error_curve the same rows: pass the generator "
+                                 "argument on to random_relu_features (make one of your own only when generator is None)")
 print("curve_rows: OK")
 
 # %% [markdown]
@@ -456,15 +496,28 @@ print(f"curve_ridge: OK (largest test error {peak_plain:.2f} without ridge, {pea
 # **Self-check: no function modifies its inputs.**
 
 # %% reglab="selfcheck" item="immutability"
+def unchanged(func, names, *args, **kwargs):
+    """Call func(*args, **kwargs); fail if it changed a tensor argument's values or shape."""
+    saved = [arg.clone() if isinstance(arg, torch.Tensor) else None for arg in args]
+    func(*args, **kwargs)
+    for name, now, before in zip(names, args, saved):
+        if before is None:
+            continue
+        assert now.shape == before.shape, (f"{func.__name__} changed the shape of its input {name} in place, from "
+                                           f"{tuple(before.shape)} to {tuple(now.shape)}: work on new tensors (y[:, None] or "
+                                           "y.unsqueeze(1), not y.unsqueeze_(1))")
+        assert torch.equal(now, before), (f"{func.__name__} modified its input {name} in place: work on new tensors "
+                                          "(x = x / s, not x /= s or x.div_(s))")
+
 x_train_small, y_train_small, x_test_small, y_test_small = (t * 2 + 1 for t in teacher_data(seed=1))
-inputs = [x_train_small, y_train_small, x_test_small, y_test_small]
-saved = [t.clone() for t in inputs]
-random_relu_features(x_train_small, 7, torch.Generator(device=DEVICE).manual_seed(0))
-min_norm_least_squares(x_train_small, y_train_small)
-ridge(x_train_small, y_train_small, 1.0)
-test_error_curve([4, 40], *inputs, seeds=1)
-for name, now, before in zip(["x_train", "y_train", "x_test", "y_test"], inputs, saved):
-    assert torch.equal(now, before), f"{name} was modified in place"
+phi_small = torch.randn(12, 20, generator=torch.Generator().manual_seed(6), dtype=torch.float64).to(DEVICE)
+unchanged(random_relu_features, ["x"], x_train_small, 7, torch.Generator(device=DEVICE).manual_seed(0))
+for y in (y_train_small[:12], y_train_small[:12, 0].contiguous()):          # y of shape (N, K) and (N,)
+    unchanged(min_norm_least_squares, ["phi", "y"], phi_small, y)
+    unchanged(min_norm_least_squares, ["phi", "y"], x_train_small[:12], y)
+    unchanged(ridge, ["phi", "y"], phi_small, y, 2.0)
+unchanged(test_error_curve, ["widths", "x_train", "y_train", "x_test", "y_test"], [4, 40],
+          x_train_small, y_train_small, x_test_small, y_test_small, seeds=1)
 print("immutability: OK")
 
 # %% [markdown]
