@@ -579,8 +579,9 @@ class KernelRun:
                 self.execution.stopped = f"{reason}; the kernel was stopped"   # not the "kernel died" it caused
         finally:
             disk.cancel()
-            # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox.
-            if self.client.km.has_kernel:
+            # nbclient leaves a kernel it did not start to its owner: stop it and its sandbox. (When the
+            # kernel failed to start, nbclient has already dropped its manager: the start's error stands.)
+            if self.client.km is not None and self.client.km.has_kernel:
                 await self.client.stop_kernel()
             self.client.stop_channels()
             for context in self.contexts:
