@@ -64,9 +64,11 @@ MORE_MISTAKES = [
      "norm2 is applied to ffn's output before the residual sum"),
     ("PostNormBlock", "return self.norm2(x + self.ffn(x))", "return x + self.ffn(x)", "postnorm_wiring",
      "norm2 is not applied after the residual sum"),
-    ("PostNormBlock", 'self.norm1 = torch.nn.LayerNorm(d_model) if norm == "layer" else torch.nn.RMSNorm(d_model, eps=1e-6)',
+    ("PostNormBlock",
+     'self.norm1 = torch.nn.LayerNorm(d_model) if norm == "layer" else torch.nn.RMSNorm(d_model, eps=1e-6)',
      "self.norm1 = torch.nn.LayerNorm(d_model)", "block_norms", "behaves like LayerNorm; it should be RMSNorm(d_model"),
-    ("PostNormBlock", "x = self.norm1(x + self.attn(x))", "x = self.norm1(x + self.attn(x.transpose(0, 1)).transpose(0, 1))",
+    ("PostNormBlock", "x = self.norm1(x + self.attn(x))",
+     "x = self.norm1(x + self.attn(x.transpose(0, 1)).transpose(0, 1))",
      "postnorm_wiring", "attn runs along the batch dimension"),
     ("PreNormBlock", "x = x + self.attn(self.norm1(x))", "x += self.attn(self.norm1(x))",
      "prenorm_wiring", "PreNormBlock modified its input x in place"),
@@ -80,7 +82,8 @@ MORE_MISTAKES = [
      "the loss is out.sum()"),
 ]
 
-NAMES = ["layer_norm", "rms_norm", "group_norm", "SelfAttention", "PreNormBlock", "PostNormBlock", "grad_norms_by_layer"]
+NAMES = ["layer_norm", "rms_norm", "group_norm", "SelfAttention", "PreNormBlock", "PostNormBlock",
+         "grad_norms_by_layer"]
 
 
 def _patched(function, find, replace):
@@ -106,7 +109,8 @@ def test_more_mistakes_lose_their_item_with_a_message_that_says_what_to_fix(cour
     assert words in lost[loses], lost[loses]
 
 
-@pytest.mark.parametrize("bug", [None, ("PreNormBlock", "x = x + self.attn(self.norm1(x))", "x = self.attn(self.norm1(x))"),
+@pytest.mark.parametrize("bug", [None,
+                                 ("PreNormBlock", "x = x + self.attn(self.norm1(x))", "x = self.attn(self.norm1(x))"),
                                  ("group_norm", "groups = x.reshape(n, num_groups, -1)",
                                   "groups = x.reshape(n, c // num_groups, -1)")])
 def test_a_fresh_instance_judges_as_the_planning_one(course, tmp_path, bug):

@@ -19,7 +19,8 @@ SEEDS = range(int(os.environ.get("REGLAB_SEEDS", "6")))
 
 
 def _functions(example):
-    cell = next(c for c in example.notebook.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    cell = next(c for c in example.notebook.cells
+                if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
     namespace = {}
     exec(compile(cell.source, example.name, "exec"), namespace)   # noqa: S102 - our own examples
     return namespace

@@ -38,7 +38,8 @@ def test_min_norm_is_the_smallest_interpolating_solution():
 
 def test_min_norm_on_rank_deficient_features_matches_numpy():
     gen = torch.Generator().manual_seed(2)
-    phi = torch.randn(20, 4, generator=gen, dtype=torch.float64) @ torch.randn(4, 30, generator=gen, dtype=torch.float64)
+    left = torch.randn(20, 4, generator=gen, dtype=torch.float64)
+    phi = left @ torch.randn(4, 30, generator=gen, dtype=torch.float64)
     phi[:, 7] = 0.0                                   # a dead ReLU feature
     y = torch.randn(20, generator=gen, dtype=torch.float64)
     expected = np.linalg.lstsq(phi.numpy(), y.numpy(), rcond=None)[0]
@@ -96,7 +97,8 @@ WIDTHS = [4, 10, 20, 30, 40, 50, 80, 160, 400]
 def test_curve_peaks_at_n_interpolates_beyond_and_ridge_flattens(seed):
     data = _teacher(seed)
     rows = dd.test_error_curve(WIDTHS, *data, generator=torch.Generator().manual_seed(seed))
-    assert [row["width"] for row in rows] == WIDTHS and all(set(row) == {"width", "train_error", "test_error"} for row in rows)
+    assert [row["width"] for row in rows] == WIDTHS
+    assert all(set(row) == {"width", "train_error", "test_error"} for row in rows)
     test = [row["test_error"] for row in rows]
     assert WIDTHS[test.index(max(test))] == 40
     assert max(test) > 10 * max(test[0], test[-1])

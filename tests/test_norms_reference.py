@@ -28,7 +28,8 @@ def _gen(seed):
 def test_layer_norm_matches_torch(shape, dtype, scale, eps):
     gen = _gen(sum(shape))
     x = (torch.randn(shape, generator=gen, dtype=torch.float64) * scale + min(scale, 2.0)).to(dtype)
-    w, b = (torch.rand(shape[-1], generator=gen, dtype=torch.float64) + 0.5).to(dtype), torch.randn(shape[-1], generator=gen, dtype=torch.float64).to(dtype)
+    w = (torch.rand(shape[-1], generator=gen, dtype=torch.float64) + 0.5).to(dtype)
+    b = torch.randn(shape[-1], generator=gen, dtype=torch.float64).to(dtype)
     out = layer_norm(x, w, b, eps=eps)
     assert out.dtype == dtype
     torch.testing.assert_close(out, F.layer_norm(x, shape[-1:], w, b, eps))
@@ -63,7 +64,8 @@ GROUPINGS = [(shape, groups) for shape in [(2, 6), (3, 6, 5), (2, 12, 3, 4), (1,
 def test_group_norm_matches_torch(shape, groups, dtype):
     gen = _gen(sum(shape) + groups)
     x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 2 + 1).to(dtype)
-    w, b = (torch.rand(shape[1], generator=gen, dtype=torch.float64) + 0.5).to(dtype), torch.randn(shape[1], generator=gen, dtype=torch.float64).to(dtype)
+    w = (torch.rand(shape[1], generator=gen, dtype=torch.float64) + 0.5).to(dtype)
+    b = torch.randn(shape[1], generator=gen, dtype=torch.float64).to(dtype)
     # torch's float32 kernel computes var as E[x^2] - E[x]^2: off by ~1e-5 on one-element groups; compare in float64.
     expected = F.group_norm(x.double(), groups, w.double(), b.double()).to(dtype)
     torch.testing.assert_close(group_norm(x, groups, w, b), expected)
@@ -132,8 +134,8 @@ def test_grad_norms_match_autograd_and_ignore_old_gradients():
     for block in blocks:
         out = block(out)
     loss = out.mean(dim=1).pow(2).mean()
-    expected = [torch.sqrt(sum(g.pow(2).sum() for g in torch.autograd.grad(loss, list(b.parameters()), retain_graph=True))).item()
-                for b in blocks]
+    grads = [torch.autograd.grad(loss, list(b.parameters()), retain_graph=True) for b in blocks]
+    expected = [torch.sqrt(sum(g.pow(2).sum() for g in block_grads)).item() for block_grads in grads]
     first = grad_norms_by_layer(blocks, x)
     assert all(isinstance(v, float) for v in first)
     torch.testing.assert_close(torch.tensor(first), torch.tensor(expected))

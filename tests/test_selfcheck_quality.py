@@ -135,7 +135,7 @@ def measure(short: str) -> Quality:
 
 
 def _labs():
-    from conftest import lab_shorts      # REGLAB_LABS=06b,06e narrows the labs, as in the other per-lab tests
+    from conftest import lab_shorts  # REGLAB_LABS=06b,06e narrows the labs, as in the other per-lab tests
     return lab_shorts()
 
 
