@@ -14,7 +14,6 @@ from autograder import grade, probes
 from autograder.checks.base import Context
 from autograder.checks.dropout import make_checks
 from autograder.checks.kernel import dropout as helpers
-from reglab.build import release_path
 from reglab.examples import examples
 from solutions import dropout as reference
 
@@ -85,7 +84,7 @@ def test_playground_falls_back_to_a_static_grid_without_ipywidgets(course):
 
 def test_release_imports_only_what_students_have(course):
     """torch, matplotlib and the standard library; ipywidgets only inside try/except ImportError."""
-    nb = nbformat.read(release_path(course.lab(LAB)), as_version=4)
+    nb = nbformat.read(course.lab(LAB).release_path, as_version=4)
     allowed = {"torch", "torchvision", "numpy", "matplotlib", "tqdm", "os", "sys", "time", "math"}
     for cell in nb.cells:
         if cell.cell_type != "code":

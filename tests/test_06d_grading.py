@@ -8,7 +8,6 @@ import pytest
 from autograder import grade, probes
 from autograder.checks import mixing
 from autograder.checks.base import Context
-from reglab import build
 from reglab.examples import examples
 
 LAB = "06d"
@@ -32,13 +31,13 @@ def test_reference_runs_well_inside_the_ci_budget(graded06d, course):
 
 
 def test_release_has_a_stub_per_function_and_three_written_questions(course):
-    cells = nbformat.read(build.release_path(course.lab(LAB)), as_version=4).cells
+    cells = nbformat.read(course.lab(LAB).release_path, as_version=4).cells
     stubs = [c for c in cells if c.metadata["nbgrader"].get("solution") and c.cell_type == "code"]
     assert len(stubs) == 7 and all(c.source.rstrip().endswith("raise NotImplementedError()") for c in stubs)
     written = [c.metadata["nbgrader"]["grade_id"] for c in cells
                if c.cell_type == "markdown" and c.metadata["nbgrader"].get("solution")]
     assert written == ["q_smoothing_calibration", "q_mixed_labels", "q_cutmix_area"]
-    text = build.release_path(course.lab(LAB)).read_text()
+    text = course.lab(LAB).release_path.read_text()
     assert "lam = torch.sigmoid(log_xy[0] - log_xy[1]).item()" not in text   # a reference line
 
 
