@@ -158,6 +158,8 @@ def plan(lab: Lab, seed: int) -> tuple[LabChecks, dict[str, list[probes.Call]]]:
 
 def score(checks: LabChecks, item_calls: dict, outcomes: dict, ctx: Context, stopped: str | None = None,
           code: review.Review | None = None) -> list[ItemResult]:
+    """Each item's result. The gradings pass ``checks`` fresh from the lab's module, not the instance
+    that planned: what an item needs to judge rides in its calls (``Call.case``), never on the item."""
     return [score_item(item, item_calls[item.id], outcomes, checks, ctx, stopped, code) for item in checks.items]
 
 
@@ -167,7 +169,7 @@ def grade_in_process(namespace: dict, lab: Lab, course: CourseConfig, seed: int,
     checks, item_calls = plan(lab, seed)
     calls = [call for group in item_calls.values() for call in group]
     outcomes = probes.run_in_process(calls, namespace, folder, timeout=60, helpers=checks.helpers_source)
-    return score(checks, item_calls, outcomes, Context("cpu", course.grading.tolerances["cpu"]))
+    return score(lab_checks.load(lab.checks), item_calls, outcomes, Context("cpu", course.grading.tolerances["cpu"]))
 
 
 def refusal(path: Path, lab: Lab, course: CourseConfig, content: bytes, why: str,
@@ -260,7 +262,7 @@ def _grade_prepared(prepared: Prepared, lab: Lab, course: CourseConfig, start: f
                                 run_demos=run_demos).run()
         outcomes = _read_records(ws, run, all_calls, grading.max_record_mb * 2**20)
 
-    items = score(checks, item_calls, outcomes, ctx, run.stopped, code)
+    items = score(lab_checks.load(lab.checks), item_calls, outcomes, ctx, run.stopped, code)
     problems = notes + ([f"execution stopped early: {run.stopped}"] if run.stopped else []) + \
         [_beside_the_verdict(problem, items) for problem in run.cell_errors]
     return GradeResult(

@@ -45,16 +45,6 @@ class BuildError(ValueError):
     """The authored notebook does not fit its solutions module, its checks or course.yml."""
 
 
-# The paths are the lab's own (``lab.source_path``, ``lab.release_path_in(root)``, in reglab.config, which
-# the grader reads too); these two remain only for callers not yet moved to them.
-def source_path(lab: Lab, root: Path = ROOT) -> Path:
-    return lab.source_path_in(root)
-
-
-def release_path(lab: Lab, root: Path = ROOT) -> Path:
-    return lab.release_path_in(root)
-
-
 def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
             "solution": solution, "task": False}

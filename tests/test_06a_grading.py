@@ -11,7 +11,6 @@ from autograder.checks.base import Context
 from autograder.checks.kernel import regularization_stack as helpers
 from autograder.checks.regularization_stack import make_checks
 from autograder.grade import grade_in_process, plan, score
-from reglab import build
 from reglab.config import ROOT
 from reglab.examples import _reference_code
 
@@ -90,7 +89,7 @@ def test_reference_runs_in_the_ci_profile_on_generated_images(graded06a):
 
 def test_the_release_carries_the_profiles_of_course_yml(course):
     lab = course.lab(LAB)
-    cells = nbformat.read(build.release_path(lab), as_version=4).cells
+    cells = nbformat.read(lab.release_path, as_version=4).cells
     namespace = {}
     cell = next(c.source for c in cells if c.source.lstrip().startswith("# Written by the build"))
     exec(cell, namespace)  # noqa: S102 - the release's own cell
