@@ -6,11 +6,8 @@ import nbformat
 import pytest
 import yaml
 
-from autograder import probes
-from autograder.checks.base import Context
 from autograder.checks.kernel import regularization_stack as helpers
-from autograder.checks.regularization_stack import make_checks
-from autograder.grade import grade_in_process, plan, score
+from autograder.grade import grade_in_process, plan
 from reglab.config import ROOT
 from reglab.examples import _reference_code
 
@@ -46,21 +43,6 @@ def test_extra_bugs_lose_their_item_with_a_message_that_says_what_to_fix(course,
         lost = {r.id: r.message for r in results if r.points < r.max_points}
         assert set(lost) == {bug["loses"]}, lost
         assert bug["says"] in lost[bug["loses"]], lost
-
-
-@pytest.mark.parametrize("name", [None, "groups_skip_unknown_modules", "criterion_unsqueezes_labels_in_place",
-                                  "first_epoch_state_not_copied"])
-def test_a_fresh_instance_judges_as_the_planning_one(course, tmp_path, name):
-    """Nothing is kept on the items between calls() and judge(): a fresh make_checks() scores the same."""
-    bug = next((b for b in BUGS if b["name"] == name), None)
-    checks, item_calls = plan(course.lab(LAB), 1)
-    calls = [call for group in item_calls.values() for call in group]
-    outcomes = probes.run_in_process(calls, _functions(course, bug), tmp_path, timeout=10,
-                                     helpers=checks.helpers_source)
-    ctx = Context("cpu", course.grading.tolerances["cpu"])
-    planned = [(r.id, r.points, r.message) for r in score(checks, item_calls, outcomes, ctx)]
-    assert planned == [(r.id, r.points, r.message) for r in score(make_checks(), item_calls, outcomes, ctx)]
-    assert {i for i, points, _ in planned if points == 0} == ({bug["loses"]} if bug else set()), planned
 
 
 def test_hidden_models_have_the_structures_plain_stacks_lack(course):

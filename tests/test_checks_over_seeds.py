@@ -9,9 +9,13 @@ sampler's statistical test has a false-alarm rate, and this measures it.)
 import os
 
 import pytest
+import torch
 
+from autograder.checks import load
 from autograder.grade import grade_in_process
 from reglab.examples import examples
+
+from conftest import selected_labs
 
 # Six seeds keep the suite's time in budget now that every lab has more examples; more seeds for a
 # measurement run: REGLAB_SEEDS=200 scripts/test tests/test_checks_over_seeds.py
@@ -33,7 +37,6 @@ def _lost(namespace, lab, course, seed, tmp_path):
 
 def pytest_generate_tests(metafunc):
     if "example" in metafunc.fixturenames:
-        from conftest import selected_labs
         metafunc.parametrize("lab, example", [
             pytest.param(lab, e, id=f"{lab.short}-{e.name}") for lab in selected_labs()
             for e in examples(lab) if e.kind in {"reference", "alternative", "bug"}])
@@ -44,3 +47,15 @@ def test_every_seed_grades_as_expected(lab, example, course, tmp_path):
     for seed in SEEDS:
         lost, results = _lost(namespace, lab, course, seed, tmp_path)
         assert lost == set(example.loses), f"seed {seed}: " + " | ".join(f"{r.id}: {r.message}" for r in results)
+
+
+@pytest.mark.parametrize("lab", selected_labs(), ids=lambda lab: lab.short)
+def test_items_keep_nothing_between_planning_and_judging(lab):
+    """Gradings judge with checks fresh from the lab's module (grade.score), so planning must leave no
+    state on an item: what judging needs rides in each call's ``case``."""
+    checks = load(lab.checks)
+    before = {item.id: dict(vars(item)) for item in checks.items}
+    gen = torch.Generator().manual_seed(0)
+    for item in checks.items:
+        item.calls(gen)
+    assert {item.id: dict(vars(item)) for item in checks.items} == before
