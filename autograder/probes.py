@@ -63,7 +63,6 @@ class Call:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     note: str = ""                  # for messages: the situation, e.g. "in eval mode on a batch of 1"
-    expr: str | None = None
     helper: str | None = None
     case: Any = field(default=None, repr=False, compare=False)
 
@@ -108,7 +107,7 @@ def _encode_arg(arg):
 def write_plan(calls: list[Call], path: Path, device: str, timeout: float, helpers: str = "") -> None:
     """The plan the harness replays: each call's function, inputs and helper, and the helpers' source."""
     plan = {"device": device, "timeout": float(timeout), "helpers": helpers, "calls": [
-        {"id": c.id, "func": c.func, "expr": c.expr, "helper": c.helper, "args": [_encode_arg(a) for a in c.args],
+        {"id": c.id, "func": c.func, "helper": c.helper, "args": [_encode_arg(a) for a in c.args],
          "kwargs": {k: _encode_arg(v) for k, v in c.kwargs.items()}} for c in calls]}
     torch.save(plan, path)
 

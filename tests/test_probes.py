@@ -49,18 +49,6 @@ def test_lab_helpers_build_objects_in_the_kernel_and_take_earlier_results(tmp_pa
     assert "kept" not in str(torch.load(tmp_path / "plan.pt", weights_only=True))    # the case stays with the grader
 
 
-def test_expressions_build_objects_and_call_their_methods(tmp_path):
-    x = torch.zeros(3)
-    calls = [Call("make", "Counter", (2.0,), expr="S['Counter'](*A)"),
-             Call("train", "Counter", (x,), expr="R['make'].train()(A[0])"),
-             Call("eval", "Counter", (x,), expr="R['make'].eval()(A[0])"),
-             Call("groups", "Counter", expr="{'names': [n for n, _ in R['make'].named_parameters()], 'k': 1}")]
-    out = _run(calls, {"Counter": Counter}, tmp_path)
-    assert out["make"].ok and out["make"].value.type_name == "Counter"
-    assert torch.equal(out["train"].value, x + 2) and torch.equal(out["eval"].value, x)
-    assert out["groups"].value == {"names": (), "k": 1}
-
-
 def test_a_failed_call_is_data_and_so_are_the_calls_that_needed_it(tmp_path):
     def broken(x):
         raise ValueError("no")
