@@ -159,6 +159,17 @@ def dask_step(lab: Lab, course: CourseConfig, reference: Example, device: str) -
                    f"{type(exc).__name__}: {str(exc)[:200]}", False)
 
 
+def stop_worker(worker: subprocess.Popen) -> None:
+    """Ask the GPU worker to stop, then kill it: a worker that is still closing its connections after 10 s
+    (seen on a loaded 2-core runner) must not turn a good grading into a failed row."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def _dask_grading(lab: Lab, course: CourseConfig, reference: Example, device: str, start: float) -> Row:
     from distributed import Client, LocalCluster
 
@@ -180,8 +191,7 @@ def _dask_grading(lab: Lab, course: CourseConfig, reference: Example, device: st
                 gpu_pid = next(pid for address, pid in pids.items() if names[address] == "gpu-check-gpu")
             [(_, data, error)] = list(run_on_dask([job], grade_on_worker, address=cluster.scheduler_address, gpu=True))
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            stop_worker(worker)
     seconds = time.perf_counter() - start
     if error is not None:
         return Row("dask", lab.short, "reference on a GPU=1 worker", seconds, error, False)
