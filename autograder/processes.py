@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +18,17 @@ def kill_group(process) -> None:
             os.killpg(process.pid, signal.SIGKILL)   # kernels start in a session of their own
         except (ProcessLookupError, PermissionError):
             process.kill()
+
+
+def stop(process, grace: float = 10.0) -> None:
+    """SIGTERM a process we started, and SIGKILL it if it has not exited ``grace`` seconds later: a Dask
+    worker once took more than 30 s to exit after SIGTERM on a loaded 2-core CI runner."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _processes() -> tuple[dict[int, list[int]], set[int]]:

@@ -159,21 +159,11 @@ def dask_step(lab: Lab, course: CourseConfig, reference: Example, device: str) -
                    f"{type(exc).__name__}: {str(exc)[:200]}", False)
 
 
-def stop_worker(worker: subprocess.Popen) -> None:
-    """Ask the GPU worker to stop, then kill it: a worker that is still closing its connections after 10 s
-    (seen on a loaded 2-core runner) must not turn a good grading into a failed row."""
-    worker.terminate()
-    try:
-        worker.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-
-
 def _dask_grading(lab: Lab, course: CourseConfig, reference: Example, device: str, start: float) -> Row:
     from distributed import Client, LocalCluster
 
     from autograder.cluster import run_on_dask
+    from autograder.processes import stop
     dask = shutil.which("dask", path=os.path.dirname(sys.executable)) or "dask"
     job = (f"gpu-check-{lab.short}", (course, lab.id, nbformat.writes(reference.notebook).encode(),
                                       f"{lab.id}.ipynb", device, False))
@@ -191,7 +181,7 @@ def _dask_grading(lab: Lab, course: CourseConfig, reference: Example, device: st
                 gpu_pid = next(pid for address, pid in pids.items() if names[address] == "gpu-check-gpu")
             [(_, data, error)] = list(run_on_dask([job], grade_on_worker, address=cluster.scheduler_address, gpu=True))
         finally:
-            stop_worker(worker)
+            stop(worker)
     seconds = time.perf_counter() - start
     if error is not None:
         return Row("dask", lab.short, "reference on a GPU=1 worker", seconds, error, False)

@@ -14,6 +14,7 @@ import pytest
 
 from autograder.classroom import from_submitted, grade_class
 from autograder.cluster import ClusterError, run_on_dask
+from autograder.processes import stop
 from reglab.examples import examples
 
 pytestmark = pytest.mark.slow
@@ -40,8 +41,7 @@ def gpu_worker(cluster):
             info = client.scheduler_info()["workers"]
             yield next(address for address, w in info.items() if w.get("name") == "gpu-box")
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop(worker)
 
 
 def test_gpu_gradings_go_only_to_workers_that_declare_a_gpu(cluster, gpu_worker):
