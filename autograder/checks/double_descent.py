@@ -43,22 +43,16 @@ SYSTEMS = (("under", False, torch.float32, False), ("over", True, torch.float32,
 
 def _system(gen, shape, columns, dtype, deficient, scale=1.0):
     """phi (N, P) and y ((N, K) or (N,)); a rank-deficient phi has rank min(N, P) // 2 and a dead (zero) column."""
-    if shape == "under":
-        n = kit.randint(gen, 30, 50)
-        p = kit.randint(gen, 12, n // 2)
-    else:
-        n = kit.randint(gen, 10, 20)
-        p = kit.randint(gen, 2 * n, 3 * n) if shape == "over" else n
+    n = kit.randint(gen, 30, 50) if shape == "under" else kit.randint(gen, 10, 20)
+    p = kit.randint(gen, 12, n // 2) if shape == "under" else kit.randint(gen, 2 * n, 3 * n) if shape == "over" else n
+    rank = min(n, p) // 2
+    phi = kit.randn(gen, n, rank) @ kit.randn(gen, rank, p) / rank ** 0.5 if deficient else kit.randn(gen, n, p)
     if deficient:
-        rank = min(n, p) // 2
-        phi = kit.randn(gen, n, rank) @ kit.randn(gen, rank, p) / rank ** 0.5
         phi[:, kit.randint(gen, 0, p - 1)] = 0.0
-    else:
-        phi = kit.randn(gen, n, p)
     y = kit.randn(gen, n, *((kit.randint(gen, 2, 5),) if columns else ()))
     words = [f"phi of shape {(n, p)} ({shape}{', rank-deficient' if deficient else ''})",
              f"y of shape {tuple(y.shape)}", kit.dtype_name(dtype)]
-    return (phi * scale).to(dtype), y.to(dtype), words
+    return ((phi * scale).to(dtype), y.to(dtype)), words
 
 
 def _teacher(gen, n, d, n_test, k, dtype):
@@ -76,13 +70,13 @@ class Features(kit.CaseItem):
     title = "phi = relu(x @ W) with the returned W, shapes, dtype and device"
 
     def cases(self, gen):
-        calls = []
-        for i, dtype in enumerate((torch.float32, torch.float32, torch.float64)):
+        rows = []
+        for dtype in (torch.float32, torch.float32, torch.float64):
             n, d, p = kit.randint(gen, 5, 40), kit.randint(gen, 2, 30), kit.randint(gen, 3, 80)
             x = (kit.randn(gen, n, d) * kit.uniform(gen, 0.5, 1.5)).to(dtype)
-            where = kit.where(i, 3, f"x of shape {(n, d)}", f"n_features={p}", kit.dtype_name(dtype))
-            calls.append(Call(f"{self.id}/{i}", FEATURES, (x, p, Gen(kit.seed(gen))), note=f"({where})", case=where))
-        return calls
+            rows.append(((x, p, Gen(kit.seed(gen))),
+                         [f"x of shape {(n, d)}", f"n_features={p}", kit.dtype_name(dtype)]))
+        return kit.case_calls(self, rows)
 
     def check(self, outcome, ctx):
         (x, p, _), where = outcome.call.args, outcome.call.case
@@ -105,8 +99,6 @@ class Features(kit.CaseItem):
 
 
 class FeaturesSampling(Item):
-    """W's entries are i.i.d. N(0, 1/D), drawn from the generator only (same seed, same W; another seed, another)."""
-
     id, points, functions = "features_sampling", 2, (FEATURES,)
     title = "W has i.i.d. N(0, 1/D) entries drawn from the generator (replayable)"
 
@@ -147,12 +139,7 @@ class MinNorm(kit.CaseItem):
     title = "minimum-norm least squares: OLS when under-parameterized, min-norm interpolation when over"
 
     def cases(self, gen):
-        calls = []
-        for i, system in enumerate(SYSTEMS):
-            phi, y, words = _system(gen, *system)
-            where = kit.where(i, len(SYSTEMS), *words)
-            calls.append(Call(f"{self.id}/{i}", MIN_NORM, (phi, y), note=f"({where})", case=where))
-        return calls
+        return kit.case_calls(self, [_system(gen, *system) for system in SYSTEMS])
 
     def check(self, outcome, ctx):
         (phi, y), w, where = outcome.call.args, outcome.value, outcome.call.case
@@ -170,14 +157,14 @@ class Ridge(kit.CaseItem):
     title = "ridge regression on the same systems, against the closed form"
 
     def cases(self, gen):
-        calls = []
-        for i, (shape, columns, dtype, deficient) in enumerate(SYSTEMS):
-            phi, y, words = _system(gen, shape, columns, dtype, deficient, scale=0.5 if dtype == torch.float32 else 1.0)
+        rows = []
+        for shape, columns, dtype, deficient in SYSTEMS:
+            (phi, y), words = _system(gen, shape, columns, dtype, deficient,
+                                      scale=0.5 if dtype == torch.float32 else 1.0)
             # a small lam once, on a well-posed system: nearly least squares
             lam = 1e-2 if (shape, dtype, deficient) == ("under", torch.float64, False) else kit.uniform(gen, 1, 5, 3)
-            where = kit.where(i, len(SYSTEMS), *words, f"lam={lam:g}")
-            calls.append(Call(f"{self.id}/{i}", RIDGE, (phi, y, lam), note=f"({where})", case=where))
-        return calls
+            rows.append(((phi, y, lam), [*words, f"lam={lam:g}"]))
+        return kit.case_calls(self, rows)
 
     def check(self, outcome, ctx):
         (phi, y, lam), w, where = outcome.call.args, outcome.value, outcome.call.case
@@ -185,13 +172,12 @@ class Ridge(kit.CaseItem):
         expected, tol = reference.ridge(phi64, y64, lam), ctx.tolerance(phi.dtype)
         gram, rhs, eye = phi64.T @ phi64, phi64.T @ y64, torch.eye(phi.shape[1], dtype=torch.float64)
         for wrong, message in [
-                (torch.linalg.solve(gram + len(phi) * lam * eye, rhs),
-                 "w minimizes the mean squared error plus lam ||w||^2 (lam is scaled by N); this lab's ridge "
-                 "minimizes the sum, ||phi w - y||^2 + lam ||w||^2"),
+                (torch.linalg.solve(gram + len(phi) * lam * eye, rhs), "w minimizes the mean squared error plus lam "
+                 "||w||^2 (lam is scaled by N); this lab's ridge minimizes the sum, ||phi w - y||^2 + lam ||w||^2"),
                 (torch.linalg.pinv(gram + lam) @ rhs, "lam was added to every entry of phi^T phi; add it to the "
-                                                      "diagonal only (lam * I)"),
-                (reference.min_norm_least_squares(phi64, y64), "w is the unregularized least-squares solution; "
-                                                               "lam is not used")]:
+                 "diagonal only (lam * I)"),
+                (reference.min_norm_least_squares(phi64, y64), "w is the unregularized least-squares solution; lam "
+                 "is not used")]:
             kit.known_mistake(w, wrong, expected, tol, message, where)
         assert_tensor_close("w", w, expected, ctx, dtype=phi.dtype, device=kit.device_of(outcome.devices), where=where)
 
@@ -224,54 +210,6 @@ def _test_errors(outcome):
 def _curve_call(item, key, widths, data, *, lam, seeds, seed, note, case=None):
     return Call(f"{item.id}/{key}", CURVE, (list(widths), *data), {"lam": lam, "seeds": seeds, "generator": Gen(seed)},
                 note=note, case=case)
-
-
-class CurveRows(Item):
-    id, points, functions = "curve_rows", 2, (CURVE,)
-    title = ("one row per width with width, train_error, test_error, drawn from the generator; train error ~ 0 "
-             "from width N on")
-
-    def calls(self, gen):
-        n, d = kit.randint(gen, 32, 40), kit.randint(gen, 6, 10)     # N >= 32: no feature is dead on every sample
-        data = _teacher(gen, n, d, 100, 2, torch.float64)
-        widths, seed = [n // 4, n // 2, n, n + 3, 2 * n, 5 * n], kit.seed(gen)
-        note = f"with lam=0 on {n} float64 training samples"
-        curves = [_curve_call(self, key, widths, data, lam=0.0, seeds=2, seed=s, note=note + more)
-                  for key, s, more in [("first", seed, ""), ("again", seed, ", a generator seeded alike"),
-                                       ("other", kit.seed(gen), ", another seed")]]
-        # The features the curve draws, twice alike: a curve cannot replay on features that do not (that bug is
-        # features_sampling's), so the curve's replay is judged only where they do.
-        return curves + [Call(f"{self.id}/features_{key}", FEATURES, (data[0], 4, Gen(seed))) for key in ("a", "b")]
-
-    def judge(self, outcomes, ctx):
-        calls = kit.roles(self, outcomes)
-        first = calls["first"]
-        rows, (widths, _, y_train, *_) = _rows(first), first.call.args
-        n = len(y_train)
-        where = f"lam=0, {n} training samples, widths {widths}"
-        missing = [key for key in ROW_KEYS if any(key not in row for row in rows)]
-        if missing:
-            raise CheckFailed(f"each row needs the keys {', '.join(ROW_KEYS)}; missing {', '.join(missing)}")
-        got_widths = [_number(row, "width") for row in rows]
-        if got_widths != [float(w) for w in widths]:
-            raise CheckFailed(f"the rows' widths are {[int(w) for w in got_widths]}; they should be the widths asked "
-                              "for, in the same order")
-        table = {key: [_number(row, k) for row in _rows(calls[key]) for k in ROW_KEYS]
-                 for key in ("first", "again", "other")}
-        if kit.same(*(unpack(calls[f"features_{key}"].value, 2, FEATURES)[1] for key in ("a", "b"))):
-            kit.check_replay(CURVE, table["first"], table["again"], "rows")
-        kit.check_independent(CURVE, table["first"], table["other"], "rows")
-        scale = y_train.double().pow(2).mean().item()
-        for width, row in zip(widths, rows):
-            train_error = _number(row, "train_error")
-            if width >= n and train_error > 1e-8 * scale:
-                raise CheckFailed(f"train_error is {train_error / scale:.2e} (relative to the mean squared target) at "
-                                  f"width {width} >= N = {n}: the minimum-norm fit should interpolate the training "
-                                  f"set there ({where})")
-            if width <= n // 2 and train_error < 1e-3 * scale:
-                raise CheckFailed(f"train_error is ~0 at width {width} < N = {n}: with fewer features than noisy "
-                                  "training samples the fit cannot interpolate; measure it on the training set "
-                                  f"({where})")
 
 
 class CurvePeak(Item):
@@ -335,6 +273,53 @@ class CurveRidge(Item):
                               f"flatten the peak ({where})")
 
 
+class CurveRows(Item):
+    id, points, functions = "curve_rows", 2, (CURVE,)
+    title = ("one row per width with width, train_error, test_error, drawn from the generator; train error ~ 0 "
+             "from width N on")
+
+    def calls(self, gen):
+        n, d = kit.randint(gen, 32, 40), kit.randint(gen, 6, 10)     # N >= 32: no feature is dead on every sample
+        data = _teacher(gen, n, d, 100, 2, torch.float64)
+        widths, seed = [n // 4, n // 2, n, n + 3, 2 * n, 5 * n], kit.seed(gen)
+        note = f"with lam=0 on {n} float64 training samples"
+        curves = [_curve_call(self, key, widths, data, lam=0.0, seeds=2, seed=s, note=note + more)
+                  for key, s, more in [("first", seed, ""), ("again", seed, ", a generator seeded alike"),
+                                       ("other", kit.seed(gen), ", another seed")]]
+        # The features the curve draws, twice alike: a curve cannot replay on features that do not (that bug is
+        # features_sampling's), so the curve's replay is judged only where they do.
+        return curves + [Call(f"{self.id}/features_{key}", FEATURES, (data[0], 4, Gen(seed))) for key in ("a", "b")]
+
+    def judge(self, outcomes, ctx):
+        calls = kit.roles(self, outcomes)
+        rows, (widths, _, y_train, *_) = _rows(calls["first"]), calls["first"].call.args
+        n = len(y_train)
+        where = f"lam=0, {n} training samples, widths {widths}"
+        missing = [key for key in ROW_KEYS if any(key not in row for row in rows)]
+        if missing:
+            raise CheckFailed(f"each row needs the keys {', '.join(ROW_KEYS)}; missing {', '.join(missing)}")
+        got_widths = [_number(row, "width") for row in rows]
+        if got_widths != [float(w) for w in widths]:
+            raise CheckFailed(f"the rows' widths are {[int(w) for w in got_widths]}; they should be the widths asked "
+                              "for, in the same order")
+        table = {key: [_number(row, k) for row in _rows(calls[key]) for k in ROW_KEYS]
+                 for key in ("first", "again", "other")}
+        if kit.same(*(unpack(calls[f"features_{key}"].value, 2, FEATURES)[1] for key in ("a", "b"))):
+            kit.check_replay(CURVE, table["first"], table["again"], "rows")
+        kit.check_independent(CURVE, table["first"], table["other"], "rows")
+        scale = y_train.double().pow(2).mean().item()
+        for width, row in zip(widths, rows):
+            train_error = _number(row, "train_error")
+            if width >= n and train_error > 1e-8 * scale:
+                raise CheckFailed(f"train_error is {train_error / scale:.2e} (relative to the mean squared target) at "
+                                  f"width {width} >= N = {n}: the minimum-norm fit should interpolate the training "
+                                  f"set there ({where})")
+            if width <= n // 2 and train_error < 1e-3 * scale:
+                raise CheckFailed(f"train_error is ~0 at width {width} < N = {n}: with fewer features than noisy "
+                                  "training samples the fit cannot interpolate; measure it on the training set "
+                                  f"({where})")
+
+
 # --- all four ----------------------------------------------------------------------------------------
 
 class Immutability(kit.CaseItem):
@@ -345,8 +330,7 @@ class Immutability(kit.CaseItem):
     enforce_rules = False
 
     def cases(self, gen):
-        x = kit.randn(gen, 12, 5, dtype=torch.float32) * 2 + 1
-        phi = kit.randn(gen, 12, 20, dtype=torch.float32)
+        x, phi = kit.randn(gen, 12, 5, dtype=torch.float32) * 2 + 1, kit.randn(gen, 12, 20, dtype=torch.float32)
         targets = [kit.randn(gen, 12, 2, dtype=torch.float32), kit.randn(gen, 12, dtype=torch.float32)]
         # 30 zero-mean samples: a feature dead on all of them (a zero column of phi) has chance 2^-30.
         # Not standardized, so a fix-up in place shows.
@@ -355,8 +339,7 @@ class Immutability(kit.CaseItem):
         return [Call(f"{self.id}/features", FEATURES, (x, 7, Gen(kit.seed(gen))), case=("phi", (12, 7))),
                 *[Call(f"{self.id}/{key}{y.dim()}", func, (phi, y, *extra), case=("w", (20, *y.shape[1:])))
                   for key, func, extra in [("min_norm", MIN_NORM, ()), ("ridge", RIDGE, (2.0,))] for y in targets],
-                Call(f"{self.id}/curve", CURVE, ([4, 64], *data),
-                     {"lam": 0.0, "seeds": 1, "generator": Gen(kit.seed(gen))})]
+                _curve_call(self, "curve", [4, 64], data, lam=0.0, seeds=1, seed=kit.seed(gen), note="")]
 
     def check(self, outcome, ctx):
         func, value = outcome.call.func, outcome.value
@@ -370,9 +353,5 @@ class Immutability(kit.CaseItem):
 
 
 def make_checks() -> LabChecks:
-    return LabChecks(
-        lab="06f-double-descent",
-        items=(Features(), FeaturesSampling(), MinNorm(), Ridge(), Immutability(),
-               CurveRows(), CurvePeak(), CurveRidge()),
-        forbidden={RIDGE: _EXPLICIT_INVERSE},
-    )
+    return LabChecks("06f-double-descent", (Features(), FeaturesSampling(), MinNorm(), Ridge(), Immutability(),
+                                            CurveRows(), CurvePeak(), CurveRidge()), {RIDGE: _EXPLICIT_INVERSE})

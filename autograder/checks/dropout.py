@@ -23,7 +23,6 @@ ALPHA = 1e-7
 EDGE_P = (0.0, 1.0)
 LIBRARY_DROPOUT = r"(?i)dropout"       # F.dropout, nn.Dropout, torch.dropout, aten native_dropout, ...
 CONVENTION = "p is the DROP probability, as in nn.Dropout: keep each element with probability 1 - p"
-NOT_NAN = "return zeros instead of dividing by 1 - p = 0"
 
 
 def edges(gen, shape) -> list[tuple[tuple, float]]:
@@ -71,7 +70,8 @@ def check_drop(name, out, x, p, ctx, where, device, kept=None) -> torch.Tensor:
     """``out`` is ``x * kept / (1 - p)`` (the backward's ``dx``: ``dout * mask / (1 - p)``), with ``kept`` the mask
     the function returned or was given, or else read from ``out``. Returns ``kept``."""
     if p == 1 and isinstance(out, torch.Tensor) and not torch.isfinite(out).all():
-        raise CheckFailed(f"{name} contains NaN or inf ({where}): with p = 1 everything is dropped; {NOT_NAN}")
+        raise CheckFailed(f"{name} contains NaN or inf ({where}): with p = 1 everything is dropped; return zeros "
+                          "instead of dividing by 1 - p = 0")
     kept = _kept(name, out, x.shape, where, returned=False, p=p) if kept is None else kept
     xk, scale, tol = x.double() * kept, 1.0 / (1.0 - p) if p < 1 else 0.0, ctx.tolerance(x.dtype)
     for wrong, words in [
@@ -208,12 +208,10 @@ class Backward(kit.CaseItem):
             (_sizes(gen, (2, 4), (2, 4), (5, 9), (5, 9)), torch.float32),
             (_sizes(gen, (16, 64), (16, 64)), torch.float64)]]
         table += [(shape, torch.float32, p) for shape, p in edges(gen, _sizes(gen, (8, 30), (8, 30)))]
-        calls = []
-        for i, (shape, dtype, p) in enumerate(table):
-            dout, mask = kit.randn(gen, *shape, dtype=dtype), (kit.rand(gen, *shape) >= p).to(dtype)
-            calls.append(Call(f"{self.id}/{i}", BACKWARD, (dout, mask, p), note=f"with p = {p:g}",
-                              case=(dout, mask, p, _where(i, len(table), dout, p))))
-        return calls
+        args = [(kit.randn(gen, *shape, dtype=dtype), (kit.rand(gen, *shape) >= p).to(dtype), p)
+                for shape, dtype, p in table]
+        return [Call(f"{self.id}/{i}", BACKWARD, (dout, mask, p), note=f"with p = {p:g}",
+                     case=(dout, mask, p, _where(i, len(args), dout, p))) for i, (dout, mask, p) in enumerate(args)]
 
     def check(self, outcome, ctx):
         dout, mask, p, where = outcome.call.case
@@ -229,22 +227,21 @@ class UsesGenerator(Item):
     def calls(self, gen):
         shape = _sizes(gen, (30, 60), (30, 60))
         x, x_seq = _nonzero(gen, shape), _nonzero(gen, _sizes(gen, (6, 12), (3, 6), (30, 50)))
-        plans = {MASK: lambda g: ((shape, 0.5, g), {}, None),                # the call on generator g
-                 FORWARD: lambda g: ((x, 0.5), {"training": True, "generator": g}, None),
-                 VARIATIONAL: lambda g: ((x_seq, 0.5), {"training": True, "generator": g}, None),
-                 MODULE: lambda g: ((0.5, g, x), {}, "new_run")}
+        plans = {MASK: lambda g: ((shape, 0.5, g), {}),                # the call on generator g
+                 FORWARD: lambda g: ((x, 0.5), {"training": True, "generator": g}),
+                 VARIATIONAL: lambda g: ((x_seq, 0.5), {"training": True, "generator": g}),
+                 MODULE: lambda g: ((0.5, g, x), {})}
         calls = []
         for func, plan in plans.items():
             seed, other = kit.seed(gen), kit.seed(gen)
-            for run, s in (("first", seed), ("replay", seed), ("other", other)):
-                args, kwargs, helper = plan(Gen(s))
-                calls.append(Call(f"{self.id}/{func}/{run}", func, args, kwargs, helper=helper))
+            calls += [Call(f"{self.id}/{func}/{run}", func, *plan(Gen(s)), helper="new_run" if func == MODULE else None)
+                      for run, s in (("first", seed), ("replay", seed), ("other", other))]
         return calls
 
     def judge(self, outcomes, ctx):
         """A constant stub fails too: generators of other seeds give it the same result."""
         got = kit.roles(self, outcomes)
-        for func in (MASK, FORWARD, VARIATIONAL, MODULE):
+        for func in self.functions:
             first, replay, other = (got[f"{func}/{run}"].value for run in ("first", "replay", "other"))
             kit.check_replay(func, first, replay)
             kit.check_independent(func, first, other)
@@ -307,8 +304,7 @@ class Variational(kit.CaseItem):
         return _calls(self, gen, VARIATIONAL, table) + _calls(self, gen, VARIATIONAL, eval_mode, False, "eval/")
 
     def check(self, outcome, ctx):
-        x, p, where = outcome.call.case
-        device = kit.device_of(outcome.devices)
+        (x, p, where), device = outcome.call.case, kit.device_of(outcome.devices)
         if not outcome.call.kwargs["training"]:
             assert_tensor_close("out", outcome.value, x, ctx, dtype=x.dtype, device=device, where=where)
             return
@@ -354,11 +350,8 @@ class Immutability(kit.CaseItem):
 
 
 def make_checks() -> LabChecks:
-    return LabChecks(
-        lab="06c-dropout",
-        items=(MaskSampler(), ForwardTrain(), EvalMode(), EdgeCases(), Backward(), UsesGenerator(), Module(),
-               Variational(), Immutability()),
-        forbidden={MASK: LIBRARY_DROPOUT, FORWARD: LIBRARY_DROPOUT, MODULE: LIBRARY_DROPOUT,
-                   VARIATIONAL: LIBRARY_DROPOUT, BACKWARD: f"{LIBRARY_DROPOUT}|{kit.AUTOGRAD}"},
-        helpers=helpers,
-    )
+    items = (MaskSampler(), ForwardTrain(), EvalMode(), EdgeCases(), Backward(), UsesGenerator(), Module(),
+             Variational(), Immutability())
+    forbidden = {MASK: LIBRARY_DROPOUT, FORWARD: LIBRARY_DROPOUT, MODULE: LIBRARY_DROPOUT, VARIATIONAL: LIBRARY_DROPOUT,
+                 BACKWARD: f"{LIBRARY_DROPOUT}|{kit.AUTOGRAD}"}
+    return LabChecks("06c-dropout", items, forbidden, helpers)

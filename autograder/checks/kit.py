@@ -9,8 +9,9 @@
   alone: values, shape and dtype of every tensor argument; ``check_args_unchanged``
   over a call's arguments by name), ``check_replay`` and ``check_independent``
   (randomness comes from the generator argument), ``known_mistake`` (a message
-  that names a mistake whose result the student's matches; ``check_number``
-  does the same for a returned Python number, read by ``number``).
+  that names a mistake whose result the student's matches; ``diagnose`` tries a
+  list of them; ``check_number`` does the same for a returned Python number, read
+  by ``number``).
 - ``CaseItem``: an item made of independent cases, each call carrying in
   ``call.case`` what judging it needs, so nothing is kept between ``calls()``
   and ``judge()``.
@@ -18,10 +19,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from autograder.checks.base import CheckFailed, Context, Item, close, describe
-from autograder.probes import Outcome
+from autograder.probes import Call, Outcome
 
 AUTOGRAD = r"Tensor\.backward|autograd\.grad$|autograd\.backward$|run_backward"
 GENERATOR_ADVICE = ("draw every random number from the generator argument (generator=generator), not from "
@@ -132,6 +135,14 @@ def known_mistake(got, wrong, expected: torch.Tensor, tol, message: str, where: 
         raise CheckFailed(message + (f" ({where})" if where else ""))
 
 
+def diagnose(got, mistakes, expected: torch.Tensor, tol, where: str = "", prefix: str = "") -> None:
+    """``known_mistake`` for each (words, what the mistake gives) of ``mistakes`` in turn, the message ``prefix``
+    and the words; a mistake given as None does not apply to the case."""
+    for words, wrong in mistakes:
+        if wrong is not None:
+            known_mistake(got, wrong, expected, tol, prefix + words, where)
+
+
 def number(value, what: str) -> float:
     """A returned Python number (not a bool, not a tensor) as a float, or CheckFailed naming what came back."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -173,19 +184,26 @@ def check_independent(func: str, first, other, what: str = "results") -> None:
 # ---------------------------------------------------------------- items made of cases
 
 class CaseItem(Item):
-    """An item made of independent cases. ``cases(gen)`` returns its calls, each carrying in
+    """An item made of independent cases. ``cases(gen)`` returns (or yields) its calls, each carrying in
     ``call.case`` what judging it needs; ``check(outcome, ctx)`` judges one, raising ``CheckFailed``.
     The item keeps nothing between planning and judging, so any instance can judge any plan."""
 
-    def cases(self, gen: torch.Generator) -> list:
+    def cases(self, gen: torch.Generator) -> Iterable:
         raise NotImplementedError
 
     def check(self, outcome: Outcome, ctx: Context) -> None:
         raise NotImplementedError
 
     def calls(self, gen):
-        return self.cases(gen)
+        return list(self.cases(gen))        # drawn now, in the order of the items
 
     def judge(self, outcomes, ctx):
         for outcome in own(self, outcomes):
             self.check(outcome, ctx)
+
+
+def case_calls(item: Item, rows) -> list:
+    """A call of ``item.functions[0]`` per (args, words) row; the words that place it are its note and case."""
+    rows = list(rows)
+    return [Call(f"{item.id}/{i}", item.functions[0], args, note=f"({at})", case=at)
+            for i, (args, words) in enumerate(rows) for at in [where(i, len(rows), *words)]]

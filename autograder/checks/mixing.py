@@ -37,9 +37,7 @@ SAMPLE_BOX, CUTMIX, MIXED_CE = "sample_cutmix_box", "cutmix", "mixed_cross_entro
 PARAMETERS = {SMOOTH: ("y", "num_classes", "eps"), SOFT_CE: ("logits", "target_probs"),
               MIXUP: ("x", "y_probs", "lam", "perm"), CUTMIX: ("x", "y_probs", "box", "perm"),
               MIXED_CE: ("logits", "y_a", "y_b", "lam")}
-IN_PLACE = "work on new tensors (x.clone(), a + b rather than a += b)"
 
-# Edge cases, declared once: every function taking the argument meets each of them.
 BATCH_OF_ONE = 1                               # a batch (y, logits, x, batch_size) of one sample
 LAM_EDGES = (0.0, 1.0)                         # lam = 0: all of the partner; lam = 1: nothing mixed in
 BOXES = ("inside", "clipped", "empty", "whole")   # cutmix's box: clipped at the border, area 0, the whole image
@@ -51,9 +49,8 @@ CENTRE_DRAWS, SIZE_DRAWS, SIZE_LAM, EDGE_DRAWS = 800, 500, 0.64, 30
 SMALL_LAM = 1 - 1 / 64                         # boxes with sides 1/8 of the image's
 SIDE_TOLERANCE = 2.0                           # pixels a correct box side may differ from sqrt(1 - lam) * side
 
-# What each function must not call: the library op it re-implements.
-_LIBRARY_CE = r"cross_entropy|CrossEntropyLoss|nll_loss|NLLLoss|kl_div|KLDivLoss"
-_LIBRARY_MIXING = r"MixUp|CutMix|_sample_dirichlet"   # torchvision.transforms.v2 draws through torch.distributions
+LIBRARY_CE = r"cross_entropy|CrossEntropyLoss|nll_loss|NLLLoss|kl_div|KLDivLoss"
+LIBRARY_MIXING = r"MixUp|CutMix|_sample_dirichlet"   # torchvision.transforms.v2 draws through torch.distributions
 
 
 def _probs(gen, n, k, dtype):
@@ -78,34 +75,29 @@ def _scalar(func, value, where):
     return value
 
 
-def _close_mixes(outcome, ctx, where, *mixes):
-    for i, (name, (got, expected, dtype)) in enumerate(zip(("x_mix", "y_mix"), mixes)):
-        assert_tensor_close(name, got, expected, ctx, dtype=dtype, device=kit.device_of(outcome.devices, i),
-                            where=where)
-
-
 def _logit_words(logits):
     big = ["logits in the hundreds"] if logits.abs().max() > 100 else []
     return [f"{logits.shape[0]} x {logits.shape[1]} logits", kit.dtype_name(logits.dtype), *big]
 
 
-# ---------------------------------------------------------------------------------------------
-# Deterministic functions: one call per case, compared with the reference
+# --- deterministic functions: one call per case, compared with the reference -----------------------------------
 
 class Exact(kit.CaseItem):
-    """Cases of one deterministic function: ``table(gen)`` lists each case's arguments and the words that place it
-    in a message; ``compare(outcome, ctx, where, *args)`` judges one, after its tensor arguments are checked."""
+    """Cases of one deterministic function: ``table(gen)`` yields each case's arguments and the words that place it
+    in a message; ``compare(value, ctx, where, *args)`` judges one, after its tensor arguments are checked, and
+    returns (name, got, expected, dtype) for each returned tensor, compared with the reference last."""
 
     def cases(self, gen):
-        table = self.table(gen)
-        wheres = [kit.where(i, len(table), *words) for i, (_, words) in enumerate(table)]
-        return [Call(f"{self.id}/{i}", self.functions[0], args, note=f"({where})", case=where)
-                for i, ((args, _), where) in enumerate(zip(table, wheres))]
+        return kit.case_calls(self, self.table(gen))
 
     def check(self, outcome, ctx):
-        func = self.functions[0]
-        kit.check_args_unchanged(func, outcome, PARAMETERS[func], context=outcome.call.case, advice=IN_PLACE)
-        self.compare(outcome, ctx, outcome.call.case, *outcome.call.args)
+        func, where = self.functions[0], outcome.call.case
+        kit.check_args_unchanged(func, outcome, PARAMETERS[func], context=where,
+                                 advice="work on new tensors (x.clone(), a + b rather than a += b)")
+        tensors = self.compare(outcome.value, ctx, where, *outcome.call.args)
+        for i, (name, got, expected, dtype) in enumerate(tensors):
+            assert_tensor_close(name, got, expected, ctx, dtype=dtype, where=where,
+                                device=kit.device_of(outcome.devices, i if len(tensors) > 1 else None))
 
 
 class SmoothLabels(Exact):
@@ -120,8 +112,8 @@ class SmoothLabels(Exact):
         return [((_labels(gen, n, k), k, eps), [f"{n} labels", f"{k} classes", f"eps = {eps:.2f}"])
                 for n, k, eps in rows]
 
-    def compare(self, outcome, ctx, where, y, k, eps):
-        got, expected = outcome.value, reference.smooth_labels(y, k, eps).double()
+    def compare(self, got, ctx, where, y, k, eps):
+        expected = reference.smooth_labels(y, k, eps).double()
         if isinstance(got, torch.Tensor) and got.dtype != torch.float32:
             raise CheckFailed(f"smooth_labels returned {kit.dtype_name(got.dtype)}; return float32, "
                               f"torch's default float type ({where})")
@@ -129,8 +121,7 @@ class SmoothLabels(Exact):
         kit.known_mistake(got, (1 - eps) * one_hot + eps / (k - 1) * (1 - one_hot), expected, ctx.float32,
                           "eps is spread over the K - 1 wrong classes; spread it over all K: (1 - eps) * one_hot + "
                           "eps / K, so the true class keeps 1 - eps + eps / K", where)
-        assert_tensor_close("smooth_labels(...)", got, expected, ctx, dtype=torch.float32,
-                            device=kit.device_of(outcome.devices), where=where)
+        return [("smooth_labels(...)", got, expected, torch.float32)]
 
 
 class SoftCrossEntropy(Exact):
@@ -138,7 +129,6 @@ class SoftCrossEntropy(Exact):
     title = "soft_cross_entropy: batch mean of -sum p log softmax(z), finite for large logits"
 
     def table(self, gen):
-        table = []
         for n, k, scale, dtype, smoothed in [
                 (kit.randint(gen, 2, 40), kit.randint(gen, 2, 12), 3.0, torch.float32, False),
                 (kit.randint(gen, 2, 40), kit.randint(gen, 2, 12), 3.0, torch.float64, False),
@@ -148,20 +138,17 @@ class SoftCrossEntropy(Exact):
             logits = (scale * kit.randn(gen, n, k)).to(dtype)
             target = (reference.smooth_labels(_labels(gen, n, k), k, kit.uniform(gen, 0.05, 0.3)).to(dtype)
                       if smoothed else _probs(gen, n, k, dtype))
-            table.append(((logits, target), _logit_words(logits)))
-        return table
+            yield (logits, target), _logit_words(logits)
 
-    def compare(self, outcome, ctx, where, logits, target):
-        got = _scalar(SOFT_CE, outcome.value, where)
-        expected = reference.soft_cross_entropy(logits.double(), target.double())
-        if not torch.isfinite(got).all() and logits.abs().max() > 100:
-            raise CheckFailed("the loss is NaN or inf for large logits: log(softmax(z)) takes the log of an "
-                              f"underflowed 0; use torch.log_softmax, which subtracts the max first ({where})")
+    def compare(self, value, ctx, where, logits, target):
+        got, expected = _scalar(SOFT_CE, value, where), reference.soft_cross_entropy(logits.double(), target.double())
         if len(logits) > 1:
             kit.known_mistake(got, expected * len(logits), expected, ctx.tolerance(logits.dtype),
                               "the loss is summed over the batch; take the mean over the batch", where)
-        assert_tensor_close("the loss", got, expected, ctx, dtype=logits.dtype,
-                            device=kit.device_of(outcome.devices), where=where)
+        if not torch.isfinite(got).all() and logits.abs().max() > 100:
+            raise CheckFailed("the loss is NaN or inf for large logits: log(softmax(z)) takes the log of an "
+                              f"underflowed 0; use torch.log_softmax, which subtracts the max first ({where})")
+        return [("the loss", got, expected, logits.dtype)]
 
 
 class Mixup(Exact):
@@ -169,7 +156,6 @@ class Mixup(Exact):
     title = "mixup mixes inputs and labels with lam and the partner perm[i]"
 
     def table(self, gen):
-        table = []
         for shape, dtype, lam in [
                 ((kit.randint(gen, 3, 12), kit.randint(gen, 1, 3), kit.randint(gen, 4, 9), kit.randint(gen, 10, 14)),
                  torch.float32, kit.uniform(gen, 0.05, 0.45)),
@@ -178,12 +164,11 @@ class Mixup(Exact):
                 ((BATCH_OF_ONE, kit.randint(gen, 2, 3), 6, 6), torch.float32, kit.uniform(gen, 0.1, 0.9))]:
             n, k = shape[0], kit.randint(gen, 2, 10)
             x = kit.randn(gen, *shape, dtype=dtype)
-            table.append(((x, _probs(gen, n, k, dtype), lam, _perm(gen, n)),
-                          [f"x of shape {shape}", f"{k} classes", kit.dtype_name(dtype), f"lam = {lam:.2f}"]))
-        return table
+            yield ((x, _probs(gen, n, k, dtype), lam, _perm(gen, n)),
+                   [f"x of shape {shape}", f"{k} classes", kit.dtype_name(dtype), f"lam = {lam:.2f}"])
 
-    def compare(self, outcome, ctx, where, x, y, lam, perm):
-        x_mix, y_mix = unpack(outcome.value, 2, MIXUP)
+    def compare(self, value, ctx, where, x, y, lam, perm):
+        x_mix, y_mix = unpack(value, 2, MIXUP)
         expected_x, expected_y = reference.mixup(x.double(), y.double(), lam, perm)
         tol = ctx.tolerance(x.dtype)
         if lam == 0:
@@ -193,7 +178,7 @@ class Mixup(Exact):
                           "swapped: sample i keeps weight lam, its partner x[perm[i]] gets 1 - lam", where)
         kit.known_mistake(y_mix, y.double(), expected_y, tol,
                           "y_mix is y_probs unchanged; mix the labels with the same lam and perm as x", where)
-        _close_mixes(outcome, ctx, where, (x_mix, expected_x, x.dtype), (y_mix, expected_y, y.dtype))
+        return [("x_mix", x_mix, expected_x, x.dtype), ("y_mix", y_mix, expected_y, y.dtype)]
 
 
 class Cutmix(Exact):
@@ -201,7 +186,6 @@ class Cutmix(Exact):
     title = "cutmix pastes the box from x[perm] and mixes the labels with the area kept"
 
     def table(self, gen):
-        table = []
         for dtype, kind, n in [(torch.float32, "inside", kit.randint(gen, 3, 10)),
                                (torch.float64, "inside", kit.randint(gen, 3, 10)),
                                *[(torch.float32, kind, kit.randint(gen, 3, 10)) for kind in BOXES[1:]],
@@ -214,28 +198,26 @@ class Cutmix(Exact):
                 x1 += 1                                                           # a non-square box too
             box = {"inside": (y0, y1, x0, x1), "clipped": (0, y1, x0, width), "empty": (y0, y0, x0, x1),
                    "whole": (0, height, 0, width)}[kind]
-            table.append(((x, _probs(gen, n, kit.randint(gen, 2, 10), dtype), box, _perm(gen, n)),
-                          [f"x of shape {tuple(x.shape)}", kit.dtype_name(dtype),
-                           f"a {box[1] - box[0]} x {box[3] - box[2]} box"]))
-        return table
+            yield ((x, _probs(gen, n, kit.randint(gen, 2, 10), dtype), box, _perm(gen, n)),
+                   [f"x of shape {tuple(x.shape)}", kit.dtype_name(dtype),
+                    f"a {box[1] - box[0]} x {box[3] - box[2]} box"])
 
-    def compare(self, outcome, ctx, where, x, y, box, perm):
-        x_mix, y_mix, lam = unpack(outcome.value, 3, CUTMIX)
+    def compare(self, value, ctx, where, x, y, box, perm):
+        x_mix, y_mix, lam = unpack(value, 3, CUTMIX)
         expected_x, expected_y, expected_lam = reference.cutmix(x.double(), y.double(), box, perm)
         y0, y1, x0, x1 = box
         swapped = x.double().clone()
         swapped[..., x0:x1, y0:y1] = x.double()[perm][..., x0:x1, y0:y1]
         kit.known_mistake(x_mix, swapped, expected_x, ctx.tolerance(x.dtype), "the box's rows and columns are swapped: "
                           "rows y0:y1 index the height (dim 2), columns x0:x1 the width (dim 3)", where)
-        if isinstance(lam, torch.Tensor) and lam.dim() == 0:
-            lam = lam.item()
+        lam = lam.item() if isinstance(lam, torch.Tensor) and lam.dim() == 0 else lam
         if not isinstance(lam, numbers.Real) or isinstance(lam, bool):
             raise CheckFailed(f"lam_actual should be a number; cutmix returned {describe(lam)} ({where})")
         share = "lam_actual is the box's share of the image; it is the share each image keeps of its own"
         kit.check_number(lam, expected_lam, 1e-6, f"lam_actual is wrong by {abs(lam - expected_lam):.3f}: it is "
                          f"1 - box area / (H * W), the area after clipping ({where})",
                          {f"{share}: 1 - box area / (H * W) ({where})": 1 - expected_lam})
-        _close_mixes(outcome, ctx, where, (x_mix, expected_x, x.dtype), (y_mix, expected_y, y.dtype))
+        return [("x_mix", x_mix, expected_x, x.dtype), ("y_mix", y_mix, expected_y, y.dtype)]
 
 
 class MixedCrossEntropy(Exact):
@@ -243,7 +225,6 @@ class MixedCrossEntropy(Exact):
     title = "mixed_cross_entropy = lam * CE(y_a) + (1 - lam) * CE(y_b)"
 
     def table(self, gen):
-        table = []
         for n, scale, dtype, lam in [(kit.randint(gen, 2, 40), 3.0, torch.float32, kit.uniform(gen, 0.05, 0.45)),
                                      (kit.randint(gen, 2, 40), 3.0, torch.float64, kit.uniform(gen, 0.55, 0.95)),
                                      (kit.randint(gen, 4, 20), 300.0, torch.float32, kit.uniform(gen, 0.1, 0.9)),
@@ -251,21 +232,17 @@ class MixedCrossEntropy(Exact):
                                      *[(kit.randint(gen, 2, 20), 3.0, torch.float32, lam) for lam in LAM_EDGES]]:
             k = kit.randint(gen, 2, 12)
             logits, y_a = (scale * kit.randn(gen, n, k)).to(dtype), _labels(gen, n, k)
-            table.append(((logits, y_a, y_a[_perm(gen, n)], lam), [*_logit_words(logits), f"lam = {lam:.2f}"]))
-        return table
+            yield (logits, y_a, y_a[_perm(gen, n)], lam), [*_logit_words(logits), f"lam = {lam:.2f}"]
 
-    def compare(self, outcome, ctx, where, logits, y_a, y_b, lam):
-        got = _scalar(MIXED_CE, outcome.value, where)
-        expected = reference.mixed_cross_entropy(logits.double(), y_a, y_b, lam)
+    def compare(self, value, ctx, where, logits, y_a, y_b, lam):
+        got, expected = _scalar(MIXED_CE, value, where), reference.mixed_cross_entropy(logits.double(), y_a, y_b, lam)
         kit.known_mistake(got, reference.mixed_cross_entropy(logits.double(), y_a, y_b, 1 - lam), expected,
                           ctx.tolerance(logits.dtype), "the weights are swapped: lam goes with y_a, 1 - lam with y_b",
                           where)
-        assert_tensor_close("the loss", got, expected, ctx, dtype=logits.dtype,
-                            device=kit.device_of(outcome.devices), where=where)
+        return [("the loss", got, expected, logits.dtype)]
 
 
-# ---------------------------------------------------------------------------------------------
-# Samplers: statistics of many draws, and the generator (same seed, same draws; another seed, others)
+# --- samplers: statistics of many draws, and the generator (same seed, same draws; another seed, others) -------
 
 class SampleMixup(Item):
     id, points, functions = SAMPLE_MIXUP, 2, (SAMPLE_MIXUP,)
@@ -285,39 +262,32 @@ class SampleMixup(Item):
     def judge(self, outcomes, ctx):
         calls = kit.roles(self, outcomes)
         draw = {key: unpack(calls[key].value, 2, SAMPLE_MIXUP) for key in ("first", "again", "other", "one", "big")}
-        for key in ("first", "one", "big"):
-            _check_draw(*draw[key], calls[key].call.args[0])
+        for (lam, perm), n in ((draw[key], calls[key].call.args[0]) for key in ("first", "one", "big")):
+            if not isinstance(lam, float) or not 0.0 <= lam <= 1.0:
+                raise CheckFailed("lam should be a Python float in [0, 1], a Beta(alpha, alpha) draw (use .item() on "
+                                  f"a tensor); sample_mixup returned {describe(lam)}")
+            if not isinstance(perm, torch.Tensor) or perm.dtype != torch.int64 or \
+                    not torch.equal(perm.sort().values, torch.arange(n)):
+                raise CheckFailed(f"perm should be a LongTensor of shape (batch_size,) = ({n},) holding each of 0 .. "
+                                  f"{n - 1} once (torch.randperm); sample_mixup returned {describe(perm)}"
+                                  + (f" of {kit.dtype_name(perm.dtype)}" if isinstance(perm, torch.Tensor) else ""))
         kit.check_replay(SAMPLE_MIXUP, draw["first"], draw["again"])
         kit.check_independent(SAMPLE_MIXUP, draw["first"][0], draw["other"][0], "lam")
         kit.check_independent(SAMPLE_MIXUP, draw["first"][1], draw["other"][1], "perm")
         for a in MIXUP_ALPHAS:
-            _check_lams(calls[f"lam{a}"].value.numpy(), a)
+            lams = calls[f"lam{a}"].value.numpy()
+            if not np.isfinite(lams).all() or lams.min() < 0 or lams.max() > 1:
+                raise CheckFailed(f"at alpha = {a}, some lam draws were NaN or outside [0, 1]")
+            p = stats.kstest(lams, "beta", args=(a, a)).pvalue
+            if p < ALPHA:
+                raise CheckFailed(f"lam does not follow Beta({a}, {a}): over {len(lams)} draws its mean was "
+                                  f"{lams.mean():.3f} and variance {lams.var():.3f} (Beta({a}, {a}) has 0.5 and "
+                                  f"{1 / (4 * (2 * a + 1)):.3f}); a Kolmogorov-Smirnov test rejects it at p = {p:.1e}")
         rho, p = stats.spearmanr(np.arange(PERM_SIZE), draw["big"][1].numpy())
         if p < ALPHA:
             raise CheckFailed(f"perm is not a uniformly random shuffle: on a batch of {PERM_SIZE}, perm[i] follows i "
                               f"(rank correlation {rho:.2f}, p = {p:.1e}); use torch.randperm(batch_size, "
                               "generator=generator)")
-
-
-def _check_draw(lam, perm, n):
-    if not isinstance(lam, float) or not 0.0 <= lam <= 1.0:
-        raise CheckFailed("lam should be a Python float in [0, 1], a Beta(alpha, alpha) draw (use .item() on a "
-                          f"tensor); sample_mixup returned {describe(lam)}")
-    if not isinstance(perm, torch.Tensor) or perm.dtype != torch.int64 or \
-            not torch.equal(perm.sort().values, torch.arange(n)):
-        raise CheckFailed(f"perm should be a LongTensor of shape (batch_size,) = ({n},) holding each of 0 .. {n - 1} "
-                          f"once (torch.randperm); sample_mixup returned {describe(perm)}"
-                          + (f" of {kit.dtype_name(perm.dtype)}" if isinstance(perm, torch.Tensor) else ""))
-
-
-def _check_lams(lams, a):
-    if not np.isfinite(lams).all() or lams.min() < 0 or lams.max() > 1:
-        raise CheckFailed(f"at alpha = {a}, some lam draws were NaN or outside [0, 1]")
-    p = stats.kstest(lams, "beta", args=(a, a)).pvalue
-    if p < ALPHA:
-        raise CheckFailed(f"lam does not follow Beta({a}, {a}): over {len(lams)} draws its mean was {lams.mean():.3f} "
-                          f"and variance {lams.var():.3f} (Beta({a}, {a}) has 0.5 and {1 / (4 * (2 * a + 1)):.3f}); "
-                          f"a Kolmogorov-Smirnov test rejects it at p = {p:.1e}")
 
 
 class SampleCutmixBox(Item):
@@ -409,11 +379,7 @@ def _check_centres(boxes, h, w):
 
 
 def make_checks() -> LabChecks:
-    return LabChecks(
-        lab="06d-mixup-cutmix-label-smoothing",
-        items=(SmoothLabels(), SoftCrossEntropy(), SampleMixup(), Mixup(), SampleCutmixBox(), Cutmix(),
-               MixedCrossEntropy()),
-        forbidden={SMOOTH: _LIBRARY_CE, SOFT_CE: _LIBRARY_CE, MIXED_CE: _LIBRARY_CE,
-                   MIXUP: _LIBRARY_MIXING, CUTMIX: _LIBRARY_MIXING},
-        helpers=helpers,
-    )
+    items = (SmoothLabels(), SoftCrossEntropy(), SampleMixup(), Mixup(), SampleCutmixBox(), Cutmix(),
+             MixedCrossEntropy())
+    return LabChecks("06d-mixup-cutmix-label-smoothing", items, helpers=helpers, forbidden={
+        SMOOTH: LIBRARY_CE, SOFT_CE: LIBRARY_CE, MIXED_CE: LIBRARY_CE, MIXUP: LIBRARY_MIXING, CUTMIX: LIBRARY_MIXING})

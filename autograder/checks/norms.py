@@ -9,6 +9,9 @@ dropout in both modes; ``grad_norms_by_layer`` on seeded torch.nn blocks that th
 
 from __future__ import annotations
 
+from functools import reduce
+from itertools import product
+
 import torch
 import torch.nn.functional as F
 
@@ -39,19 +42,15 @@ def _where(i, total, x, *details):
 
 # ---------------------------------------------------------------- the norm functions
 
-def _group_shape(gen):
-    """(C, G) with G groups of C // G channels, G != C // G so that the two cannot be confused."""
-    groups, per_group = kit.randint(gen, 2, 5), kit.randint(gen, 2, 3)
-    return groups * (per_group + (per_group >= groups)), groups
-
-
 def _norm_case(gen, func, *, scale, dims=3, dtype=torch.float32, eps=None, groups=None, batch=None,
                constant=False, centred=False, words=""):
     """x with a per-row shift and scale (and per-channel shifts for group_norm), with weight and bias over the
-    normalized features; ``constant``: the first row (group of channels) is all zeros, so eps keeps it finite."""
+    normalized features; ``constant``: the first row (group of channels) is all zeros, so eps keeps it finite.
+    group_norm's C holds G groups of C // G channels, G != C // G so that the two cannot be confused."""
     n = batch or kit.randint(gen, 2, 4)
     if func == GROUP:
-        c, g = _group_shape(gen)
+        g, per_group = kit.randint(gen, 2, 5), kit.randint(gen, 2, 3)
+        c = g * (per_group + (per_group >= g))
         g = {"one": 1, "each": c}.get(groups, g)                  # G = 1: all of C; G = C: one channel each
         shape = (n, c, *(kit.randint(gen, 2, 5) for _ in range(dims - 2)))
     else:
@@ -144,10 +143,8 @@ class _NormItem(kit.CaseItem):
         case, kwargs = outcome.call.case, outcome.call.kwargs
         args = [a.double() if isinstance(a, torch.Tensor) else a for a in outcome.call.args]
         expected, dtype, where = getattr(reference, self.func)(*args, **kwargs), case["x"].dtype, case["where"]
-        for message, wrong in self.mistakes(*args, kwargs.get("eps"), "eps" not in kwargs):
-            if wrong is not None:
-                kit.known_mistake(outcome.value, wrong, expected, ctx.tolerance(dtype),
-                                  f"{self.func} is wrong: {message}", where)
+        kit.diagnose(outcome.value, self.mistakes(*args, kwargs.get("eps"), "eps" not in kwargs), expected,
+                     ctx.tolerance(dtype), where, f"{self.func} is wrong: ")
         assert_tensor_close("the output", outcome.value, expected, ctx, dtype=dtype,
                             device=kit.device_of(outcome.devices), where=where)
 
@@ -215,12 +212,31 @@ def _wire(x, *steps):
     return x
 
 
+# Per block: the mode of its two steps, the side of its sublayers its norms stand on, the formula, then its wrong
+# wirings: modes of the whole block (-> message), modes of one step (-> template).
+_WIRINGS = {
+    PRE: ("pre", "before", "x = x + attn(norm1(x)); x = x + ffn(norm2(x))", {
+        "post": "this is the post-norm wiring; pre-norm normalizes the sublayer inputs",
+        "out": "the norms are applied to the sublayers' outputs; pre-norm applies them to the inputs"}, {
+        "bare": "the residual connection around {sub} is missing",
+        "normres": "the residual around {sub} adds the normalized x; add the un-normalized input",
+        "out": "{norm} is applied to {sub}'s output; pre-norm applies it to {sub}'s input"}),
+    POST: ("post", "after", "x = norm1(x + attn(x)); x = norm2(x + ffn(x))", {
+        "pre": "this is the pre-norm wiring; post-norm normalizes the residual sums",
+        "out": "the norms are applied to the sublayers' outputs before the residual sums; apply them to the sums"}, {
+        "barepost": "the residual connection around {sub} is missing",
+        "out": "{norm} is applied to {sub}'s output before the residual sum; apply it to the sum",
+        "plain": "{norm} is not applied after the residual sum",
+        "pre": "{norm} is applied to {sub}'s input; post-norm applies it after the residual sum"}),
+}
+
+
 def _mistakes(wiring, side, whole, per_step):
-    """Wrong wirings (step, step, message): ``whole`` blocks, ``per_step`` (mode, template) per step, shared ones."""
-    found, mode = list(whole), wiring[0].split()[0]
+    """Wrong wirings (step, step, message): the ``whole`` blocks, the ``per_step`` modes in each step, shared ones."""
+    mode, found = wiring[0].split()[0], [(f"{w} attn norm1", f"{w} ffn norm2", message) for w, message in whole.items()]
     for k, step in enumerate(wiring):
         _, sub, norm = step.split()
-        for wrong, template in per_step:
+        for wrong, template in per_step.items():
             steps = list(wiring)
             steps[k] = f"{wrong} {sub} {norm}"
             found.append((*steps, template.format(sub=sub, norm=norm)))
@@ -234,30 +250,31 @@ def _mistakes(wiring, side, whole, per_step):
 
 
 class _Wiring(kit.CaseItem):
-    """The block's forward with its four sublayers replaced by known functions, in eval mode; its input unchanged."""
+    """The block's forward with its four sublayers replaced by known functions, in eval mode; its input unchanged.
+    A subclass names its block (``block=PRE``), whose entry of ``_WIRINGS`` gives the rest."""
 
-    cls: str
-    wiring: tuple
-    formula: str
-    mistakes: list
+    points = 2
+
+    def __init_subclass__(item, block: str, **kwargs):
+        super().__init_subclass__(**kwargs)
+        mode, side, item.formula, whole, per_step = _WIRINGS[block]
+        item.functions, item.cls, item.wiring = (block,), block, (f"{mode} attn norm1", f"{mode} ffn norm2")
+        item.mistakes = _mistakes(item.wiring, side, whole, per_step)
 
     def cases(self, gen):
-        calls = []
-        for i, (dtype, batch) in enumerate(((torch.float32, 1), (torch.float32, None), (torch.float64, None))):
-            d, h, ff, x, note = _block_case(gen, batch=batch, seq=kit.randint(gen, 2, 7), dtype=dtype)
-            calls.append(Call(f"{self.id}/{i}", self.cls, (self.cls, x, d, h, ff), helper="standin_forward",
-                              note=f"{note} on an input of shape {tuple(x.shape)}",
-                              case=(x, _where(i, 3, x, f"d_model={d}"))))
-        return calls
+        blocks = [_block_case(gen, batch=batch, seq=kit.randint(gen, 2, 7), dtype=dtype)
+                  for dtype, batch in ((torch.float32, 1), (torch.float32, None), (torch.float64, None))]
+        return [Call(f"{self.id}/{i}", self.cls, (self.cls, x, d, h, ff), helper="standin_forward",
+                     note=f"{note} on an input of shape {tuple(x.shape)}", case=(x, _where(i, 3, x, f"d_model={d}")))
+                for i, (d, h, ff, x, note) in enumerate(blocks)]
 
     def check(self, outcome, ctx):
         x, where = outcome.call.case
         got, x64, tol = outcome.value, x.double(), ctx.tolerance(x.dtype)
         expected = _wire(x64, *self.wiring)
         if isinstance(got, torch.Tensor) and got.shape == expected.shape and not close(got, expected, tol):
-            for *steps, message in self.mistakes:
-                kit.known_mistake(got, _wire(x64, *steps), expected, tol,
-                                  f"{self.cls}: {message}; it should compute {self.formula}", where)
+            kit.diagnose(got, [(f"{message}; it should compute {self.formula}", _wire(x64, *steps))
+                               for *steps, message in self.mistakes], expected, tol, where, f"{self.cls}: ")
             error = (got.double() - expected).abs().max().item() if torch.isfinite(got).all() else float("nan")
             raise CheckFailed(f"{self.cls}: with attn, ffn, norm1 and norm2 replaced by known functions, the output "
                               f"does not follow {self.formula} (max abs error {error:.2e}); forward must call exactly "
@@ -268,31 +285,12 @@ class _Wiring(kit.CaseItem):
                             advice="write x = x + attn(...), not x += attn(...) or other in-place updates")
 
 
-class PreNormWiring(_Wiring):
-    id, points, functions, cls = "prenorm_wiring", 2, (PRE,), PRE
-    title = "PreNormBlock computes x + attn(norm1(x)), then x + ffn(norm2(x))"
-    wiring, formula = ("pre attn norm1", "pre ffn norm2"), "x = x + attn(norm1(x)); x = x + ffn(norm2(x))"
-    mistakes = _mistakes(wiring, "before", [
-        ("post attn norm1", "post ffn norm2", "this is the post-norm wiring; pre-norm normalizes the sublayer inputs"),
-        ("out attn norm1", "out ffn norm2",
-         "the norms are applied to the sublayers' outputs; pre-norm applies them to the inputs")], [
-        ("bare", "the residual connection around {sub} is missing"),
-        ("normres", "the residual around {sub} adds the normalized x; add the un-normalized input"),
-        ("out", "{norm} is applied to {sub}'s output; pre-norm applies it to {sub}'s input")])
+class PreNormWiring(_Wiring, block=PRE):
+    id, title = "prenorm_wiring", "PreNormBlock computes x + attn(norm1(x)), then x + ffn(norm2(x))"
 
 
-class PostNormWiring(_Wiring):
-    id, points, functions, cls = "postnorm_wiring", 2, (POST,), POST
-    title = "PostNormBlock computes norm1(x + attn(x)), then norm2(x + ffn(x))"
-    wiring, formula = ("post attn norm1", "post ffn norm2"), "x = norm1(x + attn(x)); x = norm2(x + ffn(x))"
-    mistakes = _mistakes(wiring, "after", [
-        ("pre attn norm1", "pre ffn norm2", "this is the pre-norm wiring; post-norm normalizes the residual sums"),
-        ("out attn norm1", "out ffn norm2",
-         "the norms are applied to the sublayers' outputs before the residual sums; apply them to the sums")], [
-        ("barepost", "the residual connection around {sub} is missing"),
-        ("out", "{norm} is applied to {sub}'s output before the residual sum; apply it to the sum"),
-        ("plain", "{norm} is not applied after the residual sum"),
-        ("pre", "{norm} is applied to {sub}'s input; post-norm applies it after the residual sum")])
+class PostNormWiring(_Wiring, block=POST):
+    id, title = "postnorm_wiring", "PostNormBlock computes norm1(x + attn(x)), then norm2(x + ffn(x))"
 
 
 class BlockNorms(kit.CaseItem):
@@ -302,16 +300,10 @@ class BlockNorms(kit.CaseItem):
     title = "norm='layer' gives LayerNorm(d_model), norm='rms' gives RMSNorm, norm1 and norm2 are separate"
 
     def cases(self, gen):
-        calls = []
-        for cls in (PRE, POST):
-            for norm in (None, "rms"):
-                for scale in (1.5, _TINY):
-                    d, h, ff, x, note = _block_case(gen, scale=scale)
-                    kwargs = {"norm": norm} if norm else {}
-                    calls.append(Call(f"{self.id}/{len(calls)}", cls, (cls, x, d, h, ff), kwargs, helper="block_norms",
-                                      note=note + (f" with norm={norm!r}" if norm else ""),
-                                      case=(cls, norm, x, scale < 1)))
-        return calls
+        for i, (cls, norm, scale) in enumerate(product((PRE, POST), (None, "rms"), (1.5, _TINY))):
+            d, h, ff, x, note = _block_case(gen, scale=scale)
+            yield Call(f"{self.id}/{i}", cls, (cls, x, d, h, ff), {"norm": norm} if norm else {}, helper="block_norms",
+                       note=note + (f" with norm={norm!r}" if norm else ""), case=(cls, norm, x, scale < 1))
 
     def check(self, outcome, ctx):
         cls, norm, x, tiny = outcome.call.case
@@ -342,14 +334,12 @@ class BlockSublayers(kit.CaseItem):
     title = "attn mixes sequence positions, ffn acts on each position, both keep the shape"
 
     def cases(self, gen):
-        calls = []
         for cls in (PRE, POST):
             d, h, ff, x, note = _block_case(gen)
             changed = x.clone()
             changed[:, -1] = kit.randn(gen, x.shape[0], d, dtype=x.dtype) * 2      # only the last position differs
-            calls.append(Call(f"{self.id}/{cls}", cls, (cls, x, changed, d, h, ff), helper="sublayer_outputs",
-                              note=f"{note} in eval mode", case=(cls, x)))
-        return calls
+            yield Call(f"{self.id}/{cls}", cls, (cls, x, changed, d, h, ff), helper="sublayer_outputs",
+                       note=f"{note} in eval mode", case=(cls, x))
 
     def check(self, outcome, ctx):
         cls, x = outcome.call.case
@@ -372,16 +362,14 @@ class BlockDropout(kit.CaseItem):
     title = "dropout is active in training mode only, and off at dropout=0"
 
     def cases(self, gen):
-        calls = []
         for cls in (PRE, POST):
             h = kit.randint(gen, 1, 4)
             d, ff = h * kit.randint(gen, 8, 12), kit.randint(gen, 8, 24)
             x = (kit.randn(gen, 4, 6, d) * 1.5).float()
             for rate in (0.5, 0.0):
-                calls.append(Call(f"{self.id}/{cls}/{rate}", cls, (cls, x, d, h, ff), {"dropout": 0.5} if rate else {},
-                                  helper="dropout_outputs", case=(cls, x, rate),
-                                  note="with dropout=0.5" if rate else "with dropout=0.0 in training mode"))
-        return calls
+                yield Call(f"{self.id}/{cls}/{rate}", cls, (cls, x, d, h, ff), {"dropout": 0.5} if rate else {},
+                           helper="dropout_outputs", case=(cls, x, rate),
+                           note="with dropout=0.5" if rate else "with dropout=0.0 in training mode")
 
     def check(self, outcome, ctx):
         cls, x, rate = outcome.call.case
@@ -404,9 +392,7 @@ def _grad_norm_variants(blocks, x):
     losses = {"right": lambda o: o.mean(dim=1).pow(2).mean(), "pow2": lambda o: o.pow(2).mean(), "sum": torch.sum}
     params, result, float64 = [list(block.parameters()) for block in blocks], {}, torch.float64
     for name, loss_fn in losses.items():
-        out = x
-        for block in blocks:
-            out = block(out)
+        out = reduce(lambda out, block: block(out), blocks, x)
         grads = iter(torch.autograd.grad(loss_fn(out), [p for ps in params for p in ps]))
         per_block = [[next(grads) for _ in ps] for ps in params]
         result[name] = torch.tensor([sum(g.pow(2).sum().item() for g in gs) ** 0.5 for gs in per_block], dtype=float64)
@@ -438,17 +424,16 @@ class GradNorms(kit.CaseItem):
     title = "grad_norms_by_layer: per-block gradient norms of out.mean(dim=1).pow(2).mean()"
 
     def cases(self, gen):
-        calls, table = [], [("transformer", torch.float32, None), ("mlp", torch.float32, None),
-                            ("transformer", torch.float64, None), ("transformer", torch.float32, 1)]
+        table = [("transformer", torch.float32, None), ("mlp", torch.float32, None),
+                 ("transformer", torch.float64, None), ("transformer", torch.float32, 1)]
         for i, (kind, dtype, depth) in enumerate(table):
             d, h, ff, x, _ = _block_case(gen, dtype=dtype)
             build = (kind, kit.seed(gen), x, d, h, ff, depth or kit.randint(gen, 3, 5))
             what = "Transformer encoder layer(s)" if kind == "transformer" else "MLP blocks that widen the features"
             case = (build, _where(i, len(table), x, f"{build[-1]} {what}"))
-            calls.append(Call(f"{self.id}/{i}/blocks", GRADS, build, helper="grad_blocks", note="building test blocks"))
-            calls += [Call(f"{self.id}/{i}/{call}", GRADS, (Ref(f"{self.id}/{i}/blocks"), x), case=case,
-                           note=f"on {build[-1]} blocks and an input of shape {tuple(x.shape)}") for call in ("1", "2")]
-        return calls
+            yield Call(f"{self.id}/{i}/blocks", GRADS, build, helper="grad_blocks", note="building test blocks")
+            yield from (Call(f"{self.id}/{i}/{call}", GRADS, (Ref(f"{self.id}/{i}/blocks"), x), case=case,
+                             note=f"on {build[-1]} blocks and an input of shape {tuple(x.shape)}") for call in "12")
 
     def judge(self, outcomes, ctx):
         calls = kit.roles(self, outcomes)

@@ -47,8 +47,6 @@ class _Cases(kit.CaseItem):
 
 CROP, FLIP, RANDAUGMENT, TO_FLOAT, ERASING, NORMALIZE = "crop", "flip", "RandAugment", "to float", "RandomErasing", \
     "Normalize"
-_STEP_OF = {"RandomCrop": CROP, "RandomResizedCrop": CROP, "RandomHorizontalFlip": FLIP, "RandAugment": RANDAUGMENT,
-            "ToDtype": TO_FLOAT, "ConvertImageDtype": TO_FLOAT, "RandomErasing": ERASING, "Normalize": NORMALIZE}
 _NEUTRAL = {"ToImage", "ToPureTensor", "Identity"}
 _OPTIONAL = {RANDAUGMENT: "cfg.randaugment is False", ERASING: "cfg.erasing is 0"}
 
@@ -58,23 +56,23 @@ def _close_to(values, expected, tol=2e-3) -> bool:
             and all(isinstance(v, (int, float)) and abs(v - e) <= tol for v, e in zip(values, expected)))
 
 
-# Per kind of step: (its settings are right for the cfg, what to use).
-_SETTINGS = {
-    "RandomCrop": (lambda s, c: tuple(s.get("size", ())) == (32, 32) and set(s.get("padding") if isinstance(
-                   s.get("padding"), tuple) else (s.get("padding"),)) == {4},
-                   "use RandomCrop(32, padding=4): 32 x 32 crops of the image padded by 4 pixels"),
-    "RandomResizedCrop": (lambda s, c: tuple(s.get("size", ())) == (32, 32),
+# Per kind of step: (the step it is, its settings are right for the cfg, what to use).
+_KINDS = {
+    "RandomCrop": (CROP, lambda s, c: tuple(s.get("size", ())) == (32, 32) and set(
+        s.get("padding") if isinstance(s.get("padding"), tuple) else (s.get("padding"),)) == {4},
+        "use RandomCrop(32, padding=4): 32 x 32 crops of the image padded by 4 pixels"),
+    "RandomResizedCrop": (CROP, lambda s, c: tuple(s.get("size", ())) == (32, 32),
                           "RandomResizedCrop must give 32 x 32 images (size 32)"),
-    "RandomHorizontalFlip": (lambda s, c: s.get("p") == 0.5,
+    "RandomHorizontalFlip": (FLIP, lambda s, c: s.get("p") == 0.5,
                              "flip with probability 0.5 (RandomHorizontalFlip's default)"),
-    "RandAugment": (lambda s, c: (s.get("num_ops"), s.get("magnitude")) == (c["num_ops"], c["magnitude"]),
+    "RandAugment": (RANDAUGMENT, lambda s, c: (s.get("num_ops"), s.get("magnitude")) == (c["num_ops"], c["magnitude"]),
                     "RandAugment's num_ops and magnitude must come from cfg.num_ops and cfg.magnitude"),
-    "ToDtype": (lambda s, c: s.get("dtype") == "torch.float32" and s.get("scale") is True,
+    "ToDtype": (TO_FLOAT, lambda s, c: s.get("dtype") == "torch.float32" and s.get("scale") is True,
                 "convert with ToDtype(torch.float32, scale=True), so pixels go from 0..255 to 0..1"),
-    "ConvertImageDtype": (lambda s, c: s.get("dtype") == "torch.float32", "convert to torch.float32"),
-    "RandomErasing": (lambda s, c: isinstance(s.get("p"), float) and abs(s["p"] - c["erasing"]) < 1e-9,
+    "ConvertImageDtype": (TO_FLOAT, lambda s, c: s.get("dtype") == "torch.float32", "convert to torch.float32"),
+    "RandomErasing": (ERASING, lambda s, c: isinstance(s.get("p"), float) and abs(s["p"] - c["erasing"]) < 1e-9,
                       "RandomErasing's p must be cfg.erasing"),
-    "Normalize": (lambda s, c: _close_to(s.get("mean"), CIFAR_MEAN) and _close_to(s.get("std"), CIFAR_STD),
+    "Normalize": (NORMALIZE, lambda s, c: _close_to(s.get("mean"), CIFAR_MEAN) and _close_to(s.get("std"), CIFAR_STD),
                   "normalize with the CIFAR-10 statistics, Normalize(CIFAR_MEAN, CIFAR_STD)"),
 }
 
@@ -103,14 +101,14 @@ class _Transform(_Cases):
             raise CheckFailed(f"{func} should return a transforms.v2.Compose of transforms; got something else")
         steps = [s for s in steps if s["kind"] not in _NEUTRAL]
         for step in steps:
-            right, advice = _SETTINGS.get(step["kind"], (None, None))
+            _, right, advice = _KINDS.get(step["kind"], (None, None, None))
             if right is None:
                 raise CheckFailed(f"{func} uses {step['kind']}, which this pipeline does not have; use only a crop, "
                                   "the flip, RandAugment, ToDtype, RandomErasing and Normalize")
             if not right(step, outcome.call.case):
                 raise CheckFailed(f"{func}: {advice}")
         outputs = value.get("outputs")
-        return [_STEP_OF[s["kind"]] for s in steps], [s["kind"] for s in steps], \
+        return [_KINDS[s["kind"]][0] for s in steps], [s["kind"] for s in steps], \
             outputs if isinstance(outputs, tuple) and outputs else (None,)
 
     def check_output(self, outcome, out) -> None:
@@ -214,12 +212,10 @@ class ParamGroups(_Cases):
     title = "weight decay on Linear/Conv weights only, every parameter once"
 
     def cases(self, gen):
-        calls = []
-        for i in range(2):
-            spec, wd = _hidden_model(gen), kit.uniform(gen, 0.01, 0.3, 4)
-            note = f"(a model of {len(list(helpers.hidden_model(spec).parameters()))} parameters, weight_decay={wd:g})"
-            calls.append(Call(f"{self.id}/{i}", "param_groups", (spec, wd), note=note, helper="groups_probe"))
-        return calls
+        drawn = [(_hidden_model(gen), kit.uniform(gen, 0.01, 0.3, 4)) for _ in range(2)]
+        return [Call(f"{self.id}/{i}", "param_groups", (spec, wd), helper="groups_probe", note=f"(a model of "
+                     f"{len(list(helpers.hidden_model(spec).parameters()))} parameters, weight_decay={wd:g})")
+                for i, (spec, wd) in enumerate(drawn)]
 
     def verify(self, outcome, ctx):
         (spec, wd), groups = outcome.call.args, _student_groups(outcome.value, "param_groups")
@@ -284,13 +280,11 @@ class Criterion(_Cases):
     title = "cross entropy with label_smoothing=cfg.label_smoothing"
 
     def cases(self, gen):
-        calls = []
         for i, eps in enumerate((0.0, kit.uniform(gen, 0.05, 0.4, 4))):
             n, k = kit.randint(gen, 5, 20), kit.randint(gen, 3, 12)
             logits, labels = kit.randn(gen, n, k, dtype=torch.float32) * 3, torch.randint(0, k, (n,), generator=gen)
-            calls.append(Call(f"{self.id}/{i}", "make_criterion", (logits, labels), {"cfg": _cfg(label_smoothing=eps)},
-                              note=f"(cfg.label_smoothing={eps:g}, {k} classes)", helper="criterion_probe", case=eps))
-        return calls
+            yield Call(f"{self.id}/{i}", "make_criterion", (logits, labels), {"cfg": _cfg(label_smoothing=eps)},
+                       note=f"(cfg.label_smoothing={eps:g}, {k} classes)", helper="criterion_probe", case=eps)
 
     def verify(self, outcome, ctx):
         eps, (logits, labels), value = outcome.call.case, outcome.call.args, _ok(outcome, "the criterion check")
@@ -401,14 +395,11 @@ class EarlyStoppingRestore(_Cases):
     title = "EarlyStopping keeps a copy of the best weights and restores it"
 
     def cases(self, gen):
-        calls = []
         for i, best_at in enumerate((kit.randint(gen, 2, 5), BEST_FIRST)):
             patience = kit.randint(gen, 2, 3)
-            losses = _falling_then_rising(gen, best_at, patience)
-            calls.append(Call(f"{self.id}/{i}", "EarlyStopping", (), {"losses": losses, "patience": patience},
-                              note=f"(patience={patience}, the lowest loss at epoch {best_at})", helper="restore_probe",
-                              case=best_at))
-        return calls
+            yield Call(f"{self.id}/{i}", "EarlyStopping", (), {"losses": _falling_then_rising(gen, best_at, patience),
+                       "patience": patience}, note=f"(patience={patience}, the lowest loss at epoch {best_at})",
+                       helper="restore_probe", case=best_at)
 
     def verify(self, outcome, ctx):
         best_at, value = outcome.call.case, _ok(outcome, "EarlyStopping")
