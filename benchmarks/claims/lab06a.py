@@ -24,9 +24,9 @@ from benchmarks.lab_claims import Claim
 ROOT = Path(__file__).resolve().parents[2]
 
 # The direction the notebook states for each effect below (+1: the first configuration is better), from the
-# cpu profile's 3-seed run: RandAugment + erasing is below crop + flip in 12 epochs; weight decay and label
-# smoothing add a point on validation.
-STATED = {"randaugment": -1, "weight_decay": +1, "label_smoothing": +1}
+# cpu profile's 6-seed run (2,500 training images, 20 epochs): crop + flip beats no augmentation, RandAugment +
+# erasing is below crop + flip in 20 epochs; label smoothing adds a point; weight decay is not resolved.
+STATED = {"augmentation": +1, "randaugment": -1, "weight_decay": +1, "label_smoothing": +1}
 TEST_TARGET = 60.0        # percent: the best configuration's test accuracy the cpu profile is sized for
 
 
@@ -69,20 +69,28 @@ def measure(profile: str, seeds: int) -> list[Claim]:
     def minus(a, b):
         return [x - y for x, y in zip(a, b)]
 
+    def better(effect):
+        return "above" if STATED[effect] > 0 else "below"
+
     base = per_seed("crop_flip")
     wd, ls = p["weight_decays"][-1], p["label_smoothings"][-1]
     claims = [
-        Claim(f"in {p['max_epochs']} epochs crop + flip is below no augmentation, on validation",
-              "val acc (crop + flip) - val acc (none), points", minus(base, per_seed("none")), direction=-1),
-        Claim(f"in {p['max_epochs']} epochs crop + flip is below no augmentation, on the test images",
+        Claim(f"crop + flip {better('augmentation')} no augmentation, on validation",
+              "val acc (crop + flip) - val acc (none), points", minus(base, per_seed("none")),
+              direction=STATED["augmentation"]),
+        Claim(f"crop + flip {better('augmentation')} no augmentation, on the test images",
               "test acc (crop + flip) - test acc (none), points",
-              minus(per_seed("crop_flip", "test_accuracy"), per_seed("none", "test_accuracy")), direction=-1),
+              minus(per_seed("crop_flip", "test_accuracy"), per_seed("none", "test_accuracy")),
+              direction=STATED["augmentation"]),
+        Claim("without augmentation the validation loss is lowest earlier (over-fitting sets in)",
+              "best epoch (crop + flip) - best epoch (none)",
+              minus(per_seed("crop_flip", "best_epoch"), per_seed("none", "best_epoch"))),
         Claim("without augmentation the training set is fitted further", "final train loss (none) - (crop + flip)",
               minus(per_seed("none", "final_train_loss"), per_seed("crop_flip", "final_train_loss")), direction=-1),
         Claim("stronger augmentation fits the training set less", "final train loss (+ RandAugment) - (crop + flip)",
               minus(per_seed("randaugment", "final_train_loss"), per_seed("crop_flip", "final_train_loss"))),
-        Claim(f"RandAugment + erasing vs crop + flip ({'better' if STATED['randaugment'] > 0 else 'worse'} in "
-              f"{p['max_epochs']} epochs)", "val acc (+ RandAugment + erasing) - val acc (crop + flip), points",
+        Claim(f"RandAugment + erasing {better('randaugment')} crop + flip in {p['max_epochs']} epochs",
+              "val acc (+ RandAugment + erasing) - val acc (crop + flip), points",
               minus(per_seed("randaugment"), base), direction=STATED["randaugment"]),
         Claim(f"weight decay {wd:g} vs {wd0:g}", f"val acc (wd {wd:g}) - val acc (wd {wd0:g}), points",
               minus(per_seed("crop_flip", wd=wd), base), direction=STATED["weight_decay"]),
