@@ -43,11 +43,20 @@ def graded_folders():
     return {}
 
 
+def run_with_demos(examples) -> set[str]:
+    """The examples ``graded`` runs whole, self-checks and demos included, as ``reglab grade-class``
+    does by default: the reference, the blank, the first bug and every hostile example. The other
+    bugs and alternatives, most of a lab's grading time, are graded with ``--no-outputs``: no demo
+    can change a point, which test_points_are_decided_before_any_demo_runs shows on the first three."""
+    first_bug = next(e.name for e in examples if e.kind == "bug")
+    return {e.name for e in examples if e.kind in ("reference", "blank", "hostile") or e.name == first_bug}
+
+
 @pytest.fixture(scope="session")
 def graded(course, tmp_path_factory, grading_cluster, graded_folders):
     """graded("06c") -> {example name: (Example, GradeResult)}: every bundled example of that lab,
     graded for real in the sandbox, once per session, as a class (each example a student) on the
-    session's grading cluster."""
+    session's grading cluster; ``run_with_demos`` says which run their self-checks and demos too."""
     from autograder.classroom import from_submitted, grade_class, stored_result
     from reglab.examples import write_submissions
 
@@ -60,8 +69,11 @@ def graded(course, tmp_path_factory, grading_cluster, graded_folders):
             written = write_submissions(lab, submitted)
             found, refused = from_submitted(submitted, lab)
             assert not refused, refused
-            run = grade_class(lab, course, found, out, dask_address=grading_cluster, progress=False)
-            assert not run.failed, run.failed
+            whole = run_with_demos([example for example, _ in written])
+            for run_demos in (True, False):
+                run = grade_class(lab, course, [s for s in found if (s.student in whole) == run_demos], out,
+                                  dask_address=grading_cluster, progress=False, run_demos=run_demos)
+                assert not run.failed, run.failed
             graded_folders[short] = out
             cache[short] = {example.name: (example, stored_result(out, example.name)) for example, _ in written}
         return cache[short]

@@ -12,7 +12,7 @@ import pytest
 from autograder import report
 from reglab.examples import examples, mismatch
 
-from conftest import lab_shorts, selected_labs
+from conftest import lab_shorts, run_with_demos, selected_labs
 
 
 def _lost(result):
@@ -71,7 +71,8 @@ def test_feedback_hides_the_hidden_inputs_and_reference(graded, short):
 @pytest.mark.parametrize("short", lab_shorts())
 def test_points_are_decided_before_any_demo_runs(graded, course, grading_cluster, tmp_path, short):
     """The reference, the blank and the first bug graded with the self-checks and demos skipped
-    (``--no-outputs``) lose exactly what they lose with them run."""
+    (``--no-outputs``) lose exactly what they lose with them run (the session's ``graded`` runs
+    those three whole, and the lab's other bugs and alternatives points-only)."""
     import json
 
     import nbformat
@@ -81,6 +82,7 @@ def test_points_are_decided_before_any_demo_runs(graded, course, grading_cluster
     lab = course.lab(short)
     full = graded(short)
     chosen = ["reference", "blank", next(name for name, (e, _) in full.items() if e.kind == "bug")]
+    assert set(chosen) <= run_with_demos([example for example, _ in full.values()])
     for name in chosen:
         folder = tmp_path / "submitted" / name / lab.id
         folder.mkdir(parents=True)
